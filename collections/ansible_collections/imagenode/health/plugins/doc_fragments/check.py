@@ -1,0 +1,48 @@
+# Copyright (c) 2026 imagenode-health contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+
+class ModuleDocFragment(object):
+    """What every read-only health check module shares."""
+
+    DOCUMENTATION = r"""
+options:
+  fail_on:
+    description:
+      - An unhealthy node is a result, not a failure of the module. Set this
+        to make the task fail when the check's O(status) is at least this bad.
+      - V(never) fails only when the check cannot run (bad arguments, for example).
+    type: str
+    choices: [never, warn, fail]
+    default: never
+attributes:
+  check_mode:
+    description: The check only reads, so check mode runs it in full and reports the same.
+    support: full
+  diff_mode:
+    description: Nothing is changed, so there is no diff.
+    support: none
+  platform:
+    description: Runs on the camera node (Linux; macOS where noted).
+    platforms: posix
+notes:
+  - Elapsed times are measured on the monotonic clock, since a Raspberry Pi has no RTC.
+"""
+
+    RETURN = r"""
+status:
+  description: V(ok), V(warn), V(fail), or V(unknown) when the data source is missing.
+  returned: always
+  type: str
+  sample: ok
+summary:
+  description: One line a person can read.
+  returned: always
+  type: str
+elapsed:
+  description: Seconds the check took.
+  returned: always
+  type: float
+  sample: 0.012
+"""

@@ -1,0 +1,163 @@
+# Copyright (c) 2026 imagenode-health contributors
+# Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+"""Does each hub answer an imagezmq request in time? (the hub_check core)
+
+Every attempt uses a fresh REQ socket with LINGER 0 ("Lazy Pirate"): after one
+missed reply a REQ socket is stuck for good, and a socket with the default
+LINGER makes close() hang. All hubs are asked at once, on one poller, so the
+whole check is bounded by timeout x attempts however many hubs are dead.
+
+A ZMQ socket monitor tells how far each attempt got, which is what an
+operator needs to know next: no TCP connection (host or link down), refused
+(host up, nothing on the port), or connected but silent (hub program hung).
+"""
+
+import time
+
+from .check_result import CheckError, FAIL, OK, WARN, Stopwatch, make_result
+from .imagezmq_wire import HUB_REPLY_OK, encode_text_message, heartbeat_text, parse_hub_address
+
+try:
+    import zmq
+    from zmq.utils.monitor import recv_monitor_message
+    ZMQ_IMPORT_ERROR = None
+except ImportError as exc:  # pyzmq is python3-zmq on Debian and Pi OS
+    zmq = None
+    ZMQ_IMPORT_ERROR = exc
+
+# How far the TCP side of an attempt got, from the socket monitor's events.
+TCP_NOT_TRIED = "not tried"
+TCP_PENDING = "no answer from host"
+TCP_REFUSED = "refused or unreachable"
+TCP_CONNECTED = "connected"
+
+
+class _Attempt(object):
+    """One REQ socket (and its monitor) for one hub in one round."""
+
+    def __init__(self, context, address, frames):
+        self.socket = context.socket(zmq.REQ)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.monitor = self.socket.get_monitor_socket()
+        self.monitor.setsockopt(zmq.LINGER, 0)
+        self.tcp = TCP_PENDING
+        self.socket.connect(address)
+        self.sent_at = time.monotonic()
+        # A REQ socket queues the request until it connects: send does not block.
+        self.socket.send_multipart(frames, flags=zmq.NOBLOCK)
+
+    def read_monitor(self):
+        while self.monitor.poll(0):
+            event = recv_monitor_message(self.monitor, flags=zmq.NOBLOCK)["event"]
+            if event in (zmq.EVENT_CONNECTED, zmq.EVENT_HANDSHAKE_SUCCEEDED):
+                self.tcp = TCP_CONNECTED
+            elif event == zmq.EVENT_CONNECT_RETRIED and self.tcp != TCP_CONNECTED:
+                self.tcp = TCP_REFUSED
+
+    def close(self):
+        try:
+            self.socket.disable_monitor()
+        except zmq.ZMQError:
+            pass
+        self.monitor.close(linger=0)
+        self.socket.close(linger=0)
+
+
+def _round(context, pending, frames, timeout):
+    """One attempt at every pending hub; fills in the ones that answered."""
+    attempts = {}
+    poller = zmq.Poller()
+    for hub in pending:
+        hub["attempts"] += 1
+        try:
+            attempt = _Attempt(context, hub["address"], frames)
+        except zmq.ZMQError as exc:
+            hub["error"] = "cannot connect: %s" % exc
+            continue
+        attempts[attempt.socket] = (hub, attempt)
+        poller.register(attempt.socket, zmq.POLLIN)
+    deadline = time.monotonic() + timeout
+    waiting = set(attempts)
+    while waiting:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        for sock, _event in poller.poll(max(1, int(remaining * 1000))):
+            hub, attempt = attempts[sock]
+            reply = sock.recv_multipart(flags=zmq.NOBLOCK)
+            waiting.discard(sock)
+            poller.unregister(sock)
+            hub["rtt_ms"] = round((time.monotonic() - attempt.sent_at) * 1000.0, 2)
+            if reply == [HUB_REPLY_OK]:
+                hub["ok"], hub["error"] = True, None
+            else:
+                hub["error"] = "unexpected reply %r (imagezmq hubs answer b'OK')" % (b"|".join(reply)[:64],)
+    for sock, (hub, attempt) in attempts.items():
+        attempt.read_monitor()
+        hub["tcp"] = attempt.tcp
+        if sock in waiting:
+            hub["error"] = "no reply within %.1f s (TCP: %s)" % (timeout, attempt.tcp)
+        attempt.close()
+
+
+def probe_hubs(addresses, node_name, timeout=2.0, attempts=2):
+    """Ask every hub once per round, up to `attempts` rounds; per-hub evidence.
+
+    Returns a list of dicts (address, ok, rtt_ms, error, attempts, tcp) in the
+    order given. Raises CheckError for arguments it cannot use.
+    """
+    if zmq is None:
+        raise CheckError("checking hubs needs pyzmq (python3-zmq): %s" % ZMQ_IMPORT_ERROR)
+    if not addresses:
+        raise CheckError("hubs must name at least one hub")
+    if not timeout > 0:
+        raise CheckError("timeout must be more than 0 seconds, not %r" % (timeout,))
+    if attempts < 1:
+        raise CheckError("attempts must be at least 1, not %r" % (attempts,))
+    for address in addresses:
+        parse_hub_address(address)
+    frames = encode_text_message(heartbeat_text(node_name))
+    hubs = [{"address": a.strip(), "ok": False, "rtt_ms": None, "error": None,
+             "attempts": 0, "tcp": TCP_NOT_TRIED} for a in addresses]
+    context = zmq.Context()
+    try:
+        for _round_number in range(attempts):
+            pending = [hub for hub in hubs if not hub["ok"]]
+            if not pending:
+                break
+            _round(context, pending, frames, timeout)
+    finally:
+        context.term()
+    return hubs
+
+
+def _describe(hub):
+    if hub["ok"]:
+        return "%s answers in %.1f ms" % (hub["address"], hub["rtt_ms"])
+    return "%s does not answer (%s)" % (hub["address"], hub["error"])
+
+
+def check_hubs(addresses, node_name, timeout=2.0, attempts=2):
+    """The hub_check result. The first hub is the one imagenode sends to."""
+    stopwatch = Stopwatch()
+    hubs = probe_hubs(addresses, node_name, timeout, attempts)
+    primary, alternates = hubs[0], hubs[1:]
+    healthy = [hub["address"] for hub in hubs if hub["ok"]]
+    down = [hub for hub in hubs if not hub["ok"]]
+    if not down:
+        status, summary = OK, "all %d hub(s) answer: %s" % (len(hubs), "; ".join(_describe(h) for h in hubs))
+    elif primary["ok"]:
+        status = WARN
+        summary = "primary hub %s; alternate %s" % (_describe(primary), "; ".join(_describe(h) for h in down))
+    elif healthy:
+        status = FAIL
+        summary = "primary hub %s; alternate %s answers, so a failover is possible" % (_describe(primary), healthy[0])
+    else:
+        status = FAIL
+        summary = "no hub answers: %s" % "; ".join(_describe(h) for h in hubs)
+    evidence = {"node_name": node_name, "timeout": timeout, "attempts": attempts, "hubs": hubs}
+    return make_result(status, summary, evidence, stopwatch,
+                       healthy_hub=healthy[0] if healthy else None,
+                       primary_hub=primary["address"],
+                       alternates_ok=[h["address"] for h in alternates if h["ok"]])

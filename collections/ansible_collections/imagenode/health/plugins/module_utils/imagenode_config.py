@@ -1,0 +1,72 @@
+# Copyright (c) 2026 imagenode-health contributors
+# Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+"""Reading imagenode.yaml: the node's name and its hubs in order.
+
+imagenode reads `node.name` and `hub_address.H1`; H2, H3... are documented as
+alternates. The hubs are returned in the order of their number (H1, H2, H10),
+not of their place in the file, because that is how a person reads them.
+"""
+
+import re
+
+from .check_result import CheckError
+
+try:
+    import yaml
+    YAML_IMPORT_ERROR = None
+except ImportError as exc:  # PyYAML is python3-yaml on Debian and Pi OS
+    yaml = None
+    YAML_IMPORT_ERROR = exc
+
+_HUB_KEY = re.compile(r"^H([0-9]+)$")
+
+
+def load_config(path):
+    """The parsed imagenode.yaml as a dict; CheckError naming the problem."""
+    if yaml is None:
+        raise CheckError("reading %s needs PyYAML (python3-yaml): %s" % (path, YAML_IMPORT_ERROR))
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read()
+    except (IOError, OSError) as exc:
+        raise CheckError("cannot read imagenode config %s: %s" % (path, exc.strerror or exc))
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = " at line %d" % (mark.line + 1) if mark is not None else ""
+        raise CheckError("imagenode config %s is not valid YAML%s: %s" % (path, where, getattr(exc, "problem", exc)))
+    if not isinstance(data, dict):
+        raise CheckError("imagenode config %s does not hold a mapping of settings" % path)
+    return data
+
+
+def hub_addresses(config, path="imagenode.yaml"):
+    """hub_address H1, H2, H3... as a list, ordered by number."""
+    section = config.get("hub_address")
+    if not isinstance(section, dict) or not section:
+        raise CheckError("imagenode config %s has no hub_address section (H1 is required)" % path)
+    numbered = []
+    for key, value in section.items():
+        match = _HUB_KEY.match(str(key))
+        if not match:
+            raise CheckError("imagenode config %s: hub_address key %r is not of the form H1, H2..." % (path, key))
+        if not isinstance(value, str) or not value.strip():
+            raise CheckError("imagenode config %s: hub_address %s is empty" % (path, key))
+        numbered.append((int(match.group(1)), value.strip()))
+    numbered.sort()
+    if numbered[0][0] != 1:
+        raise CheckError("imagenode config %s: hub_address has no H1, which imagenode requires" % path)
+    return [address for _number, address in numbered]
+
+
+def node_name(config, path="imagenode.yaml"):
+    """node.name, or None when the file does not set it."""
+    node = config.get("node")
+    if node is None:
+        return None
+    if not isinstance(node, dict):
+        raise CheckError("imagenode config %s: node must be a mapping" % path)
+    name = node.get("name")
+    return None if name is None else str(name)
