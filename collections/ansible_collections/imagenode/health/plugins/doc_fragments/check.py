@@ -29,20 +29,3 @@ attributes:
 notes:
   - Elapsed times are measured on the monotonic clock, since a Raspberry Pi has no RTC.
 """
-
-    RETURN = r"""
-status:
-  description: V(ok), V(warn), V(fail), or V(unknown) when the data source is missing.
-  returned: always
-  type: str
-  sample: ok
-summary:
-  description: One line a person can read.
-  returned: always
-  type: str
-elapsed:
-  description: Seconds the check took.
-  returned: always
-  type: float
-  sample: 0.012
-"""

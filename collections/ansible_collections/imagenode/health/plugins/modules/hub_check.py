@@ -78,6 +78,21 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+status:
+  description: V(ok), V(warn) or V(fail), as described above.
+  returned: always
+  type: str
+  sample: warn
+summary:
+  description: One line a person can read.
+  returned: always
+  type: str
+  sample: "primary hub tcp://hub1:5555 answers in 1.9 ms; alternate tcp://hub2:5555 does not answer (...)"
+elapsed:
+  description: Seconds the check took.
+  returned: always
+  type: float
+  sample: 2.004
 healthy_hub:
   description: The first hub that answered, or null when none did.
   returned: always
