@@ -1,0 +1,199 @@
+# Copyright (c) 2026 imagenode-health contributors
+# Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+"""instance_check: how many imagenode processes run, and what launched each.
+
+A process is an imagenode instance when its script (the first non-option
+argument of a python interpreter, or the executable itself) matches the
+pattern; shells, screen and sudo whose command lines merely mention the
+script are not. The launcher is, nearest first: a `screen` ancestor (with its
+-S session name), a `cron`/`crond` ancestor, the systemd unit of its cgroup
+(cron.service counts as cron; session scopes and user@.service managers do
+not count as units), else "by hand".
+"""
+
+import os
+import re
+import time
+
+from .check_result import FAIL, OK, WARN, CheckError, Stopwatch, make_result
+from .command_runner import read_text, under_root
+
+try:
+    import psutil
+    PSUTIL_IMPORT_ERROR = None
+except ImportError as exc:  # psutil is python3-psutil on Debian and Pi OS
+    psutil = None
+    PSUTIL_IMPORT_ERROR = exc
+
+START_METHODS = ("systemd", "cron", "screen", "any")
+LAUNCHERS = ("systemd", "cron", "screen", "hand")
+
+OPTIONS = {
+    "pattern": {"type": "str", "default": "imagenode.py"},
+    "start_method": {"type": "str", "choices": list(START_METHODS), "default": "any"},
+    "duplicate_status": {"type": "str", "choices": ["warn", "fail"], "default": "warn"},
+}
+
+_PYTHON = re.compile(r"^python[0-9.]*$")
+_SCREEN_NAMES = ("screen", "SCREEN")
+_CRON_NAMES = ("cron", "crond", "CRON")
+# Python options that take a value as the next argument.
+_PYTHON_VALUE_OPTIONS = ("-X", "-W", "-Q")
+
+
+def script_of(cmdline):
+    """The program a command line runs: a python interpreter's script, else argv[0]."""
+    if not cmdline:
+        return None
+    if not _PYTHON.match(os.path.basename(cmdline[0])):
+        return cmdline[0]
+    args = iter(cmdline[1:])
+    for arg in args:
+        if arg in ("-c", "-m"):
+            return None
+        if arg in _PYTHON_VALUE_OPTIONS:
+            next(args, None)
+            continue
+        if arg.startswith("-"):
+            continue
+        return arg
+    return None
+
+
+def screen_session(cmdline):
+    """The -S session name of a screen command line (-S NAME, -dmS NAME, -SNAME), or None."""
+    args = list(cmdline)
+    start = 0
+    for index, arg in enumerate(args):
+        if os.path.basename(arg) in _SCREEN_NAMES:
+            start = index + 1
+            break
+    args = args[start:]
+    for index, arg in enumerate(args):
+        if arg.startswith("-") and not arg.startswith("--") and "S" in arg[1:]:
+            rest = arg[arg.index("S", 1) + 1:]
+            if rest:
+                return rest
+            if index + 1 < len(args):
+                return args[index + 1]
+    return None
+
+
+def parse_cgroup(text):
+    """The systemd cgroup path from /proc/PID/cgroup (v1 name=systemd, else the v2 0:: line)."""
+    v2 = None
+    for line in (text or "").splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        if parts[1] == "name=systemd":
+            return parts[2]
+        if parts[0] == "0" and parts[1] == "":
+            v2 = parts[2]
+    return v2
+
+
+def unit_of_cgroup(path):
+    """The systemd service a cgroup path belongs to, or None (sessions, user managers, the root)."""
+    for component in reversed((path or "").split("/")):
+        if component.endswith(".service") and not re.match(r"^user@[0-9]+\.service$", component):
+            return component
+    return None
+
+
+def classify(ancestors, cgroup_path):
+    """(launcher, detail) from ancestors [(name, cmdline)] nearest first and the cgroup path."""
+    for name, cmdline in ancestors:
+        base = os.path.basename(name or "")
+        if base in _SCREEN_NAMES or any(os.path.basename(a) in _SCREEN_NAMES for a in cmdline[:2]):
+            return "screen", screen_session(cmdline)
+        if base in _CRON_NAMES:
+            return "cron", base
+    unit = unit_of_cgroup(cgroup_path)
+    if unit == "cron.service":
+        return "cron", unit
+    if unit is not None:
+        return "systemd", unit
+    chain = [name for name, _cmdline in ancestors]
+    return "hand", " < ".join(chain[:4]) if chain else None
+
+
+def _ancestors(proc):
+    found = []
+    try:
+        parents = proc.parents()
+    except (psutil.Error, OSError):
+        return found
+    for parent in parents:
+        if parent.pid <= 1:
+            break
+        try:
+            found.append((parent.name(), parent.cmdline()))
+        except (psutil.Error, OSError):
+            found.append(("?", []))
+    return found
+
+
+def find_instances(pattern, root="/"):
+    """Every matching process as a dict: pid, ppid, cmdline, script, started, age, launcher, detail."""
+    if psutil is None:
+        raise CheckError("instance_check needs psutil (python3-psutil): %s" % PSUTIL_IMPORT_ERROR)
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise CheckError("pattern %r is not a valid regular expression: %s" % (pattern, exc))
+    me = os.getpid()
+    now = time.time()
+    instances = []
+    for proc in psutil.process_iter(["pid", "cmdline", "create_time", "ppid"]):
+        info = proc.info
+        cmdline = info.get("cmdline") or []
+        script = script_of(cmdline)
+        if info["pid"] == me or script is None or not regex.search(script):
+            continue
+        cgroup = parse_cgroup(read_text(under_root(root, "/proc/%d/cgroup" % info["pid"])))
+        launcher, detail = classify(_ancestors(proc), cgroup)
+        started = info.get("create_time")
+        instances.append({
+            "pid": info["pid"], "ppid": info.get("ppid"), "cmdline": cmdline, "script": script,
+            "started": round(started, 2) if started else None,
+            "started_iso": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)) if started else None,
+            "age": round(now - started, 1) if started else None,
+            "launcher": launcher, "launcher_detail": detail, "cgroup": cgroup,
+        })
+    instances.sort(key=lambda item: (item["started"] or 0, item["pid"]))
+    return instances
+
+
+def _describe(item):
+    detail = " %s" % item["launcher_detail"] if item["launcher_detail"] and item["launcher"] != "hand" else ""
+    return "pid %d (%s%s, up %ds)" % (item["pid"], item["launcher"], detail, int(item["age"] or 0))
+
+
+def run_instance_check(pattern="imagenode.py", start_method="any", duplicate_status="warn", root="/",
+                       check_mode=False):
+    stopwatch = Stopwatch()
+    if start_method not in START_METHODS:
+        raise CheckError("start_method must be one of %s, not %r" % (", ".join(START_METHODS), start_method))
+    if duplicate_status not in (WARN, FAIL):
+        raise CheckError("duplicate_status must be warn or fail, not %r" % (duplicate_status,))
+    instances = find_instances(pattern, root)
+    eligible = [item for item in instances if start_method == "any" or item["launcher"] == start_method]
+    keeper = eligible[0]["pid"] if eligible else None
+    evidence = {"pattern": pattern, "start_method": start_method, "instances": instances}
+    count = len(instances)
+    if count == 0:
+        status, summary = FAIL, "no process runs %s" % pattern
+    elif count == 1:
+        status, summary = OK, "one instance: %s" % _describe(instances[0])
+        if keeper is None:
+            status = WARN
+            summary += ", not started by %s" % start_method
+    else:
+        status = duplicate_status
+        summary = "%d instances: %s; keeper %s" % (count, ", ".join(_describe(i) for i in instances),
+                                                   "pid %d" % keeper if keeper else "none under %s" % start_method)
+    return make_result(status, summary, evidence, stopwatch, count=count, duplicates=count > 1,
+                       pids=[item["pid"] for item in instances], keeper=keeper,
+                       launchers=dict((str(item["pid"]), item["launcher"]) for item in instances))
