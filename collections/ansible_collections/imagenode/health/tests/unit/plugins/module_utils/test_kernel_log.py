@@ -40,8 +40,8 @@ def test_parse_journal_keeps_time_and_message_and_skips_other_lines():
 def test_parse_dmesg_window_from_seconds_since_boot():
     assert len(parse_dmesg(DMESG)) == 4
     recent = parse_dmesg(DMESG, since_boot=3000.0)
-    assert [msg for _t, msg in recent] == ["mmc0: Timeout waiting for hardware interrupt.",
-                                         "Voltage normalised (0x00000000)"]
+    assert [msg for _t, msg in recent] == [
+        "mmc0: Timeout waiting for hardware interrupt.", "Voltage normalised (0x00000000)"]
     assert recent[0][0] == "+3600.500s"
 
 

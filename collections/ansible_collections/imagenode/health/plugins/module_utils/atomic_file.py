@@ -1,0 +1,65 @@
+# Copyright (c) 2026 imagenode-health contributors
+# Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+"""Writing state files so that a power cut leaves the old file or the new one, never half.
+
+A Pi loses power without warning: write a temp file in the same directory,
+fsync it, os.replace() it over the old one, then fsync the directory so the
+rename itself is on the card.
+"""
+
+import json
+import os
+import tempfile
+
+
+def atomic_write(path, data, mode=0o644):
+    """Replace path with data (bytes or str) atomically; creates the directory."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    fd, temp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+    fsync_directory(directory)
+
+
+def fsync_directory(directory):
+    """Make a rename in directory durable (not every filesystem allows it)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_json(path, value, mode=0o644):
+    """atomic_write of value as indented, sorted JSON."""
+    atomic_write(path, json.dumps(value, indent=1, sort_keys=True) + "\n", mode)
+
+
+def read_json(path, default=None):
+    """The JSON in path, or default when it is missing or unreadable JSON."""
+    try:
+        with open(path, "rb") as handle:
+            return json.loads(handle.read().decode("utf-8"))
+    except (IOError, OSError, ValueError):
+        return default
