@@ -29,8 +29,11 @@ def exit_with_check(module, run):
         result = run()
     except CheckError as exc:
         module.fail_json(msg=str(exc))
+    # A check is read-only; the rare one with an opt-in action (sdcard_check
+    # creating its manifest) says so with a "changed" key of its own.
+    changed = bool(result.pop("changed", False))
     fail_on = module.params["fail_on"]
     if fail_on != "never" and at_least(result["status"], fail_on):
         module.fail_json(msg="%s (status %s, fail_on=%s)" % (result["summary"], result["status"], fail_on),
-                         changed=False, **result)
-    module.exit_json(changed=False, **result)
+                         changed=changed, **result)
+    module.exit_json(changed=changed, **result)
