@@ -11,7 +11,7 @@ options:
   fail_on:
     description:
       - An unhealthy node is a result, not a failure of the module. Set this
-        to make the task fail when the check's O(status) is at least this bad.
+        to make the task fail when the check's RV(status) is at least this bad.
       - V(never) fails only when the check cannot run (bad arguments, for example).
     type: str
     choices: [never, warn, fail]
@@ -26,6 +26,7 @@ attributes:
   platform:
     description: Runs on the camera node (Linux; macOS where noted).
     platforms: posix
+    support: full
 notes:
   - Elapsed times are measured on the monotonic clock, since a Raspberry Pi has no RTC.
 """

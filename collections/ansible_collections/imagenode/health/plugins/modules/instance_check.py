@@ -15,11 +15,11 @@ description:
     cgroup - V(screen) (with the C(-S) session name), V(cron), V(systemd) (the
     C(.service) of its cgroup, other than C(cron.service) and user managers),
     else V(hand).
-  - O(status) is V(ok) for exactly one instance (V(warn) if it was not started
+  - RV(status) is V(ok) for exactly one instance (V(warn) if it was not started
     by O(start_method)), V(fail) for none, and O(duplicate_status) for more than
     one. RV(keeper) is the oldest instance under O(start_method).
 author:
-  - imagenode-health contributors
+  - imagenode-health contributors (@imagenode-health)
 extends_documentation_fragment:
   - imagenode.health.check
 requirements:

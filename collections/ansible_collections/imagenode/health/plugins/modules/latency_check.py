@@ -21,7 +21,7 @@ description:
     O(warn_ms) / O(fail_ms), is V(warn) / V(fail); a probe that cannot run is V(fail).
   - In check mode the probes run but the baseline is not saved.
 author:
-  - imagenode-health contributors
+  - imagenode-health contributors (@imagenode-health)
 extends_documentation_fragment:
   - imagenode.health.check
 options:

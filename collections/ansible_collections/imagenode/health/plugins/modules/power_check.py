@@ -15,12 +15,12 @@ description:
   - The "has occurred" bits of C(get_throttled) (16-19) are cleared by the hwmon
     driver every 2 s on current kernels, so their absence is never taken as
     "never happened"; bits 0-3 (now) are used.
-  - O(status) is V(fail) for under-voltage now or a temperature of at least
+  - RV(status) is V(fail) for under-voltage now or a temperature of at least
     O(temp_fail); V(warn) for throttling now, under-voltage events in the window,
     or a temperature of at least O(temp_warn); V(unknown) when none of the
     sources exists (not a Pi, a container); else V(ok).
 author:
-  - imagenode-health contributors
+  - imagenode-health contributors (@imagenode-health)
 extends_documentation_fragment:
   - imagenode.health.check
   - imagenode.health.root

@@ -18,15 +18,15 @@ description:
     reads back and verifies a small canary file on that filesystem.
   - Optionally keeps a sha256 manifest of program files (O(manifest=create),
     later O(manifest=verify)). Creating it is the module's one change
-    (RV(ignore:changed) is then true); in check mode it only says it would.
+    (C(changed) is then true); in check mode it only says it would.
   - Estimates wear as bytes written per day since boot, from C(/sys/block/<disk>/stat).
-  - O(status) is V(fail) for a read-only mount, ext4 errors, a failed canary,
+  - RV(status) is V(fail) for a read-only mount, ext4 errors, a failed canary,
     changed or missing manifest files, or at least O(mmc_fail) mmc errors;
     V(warn) for at least O(mmc_warn) mmc errors, a missing manifest to verify,
     or writes above O(write_warn_mb_per_day); V(unknown) when none of the
     sources could be read. RV(evidence.sources) says which could.
 author:
-  - imagenode-health contributors
+  - imagenode-health contributors (@imagenode-health)
 extends_documentation_fragment:
   - imagenode.health.check
   - imagenode.health.root

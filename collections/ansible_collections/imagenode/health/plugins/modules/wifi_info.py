@@ -14,13 +14,13 @@ description:
     C(/proc/net/wireless), and on macOS C(airport -I).
   - Only the tools' cached scan results are used; the check never starts a
     scan, which would stall the link it measures.
-  - O(status) is V(fail) when the interface is not associated or the signal is
+  - RV(status) is V(fail) when the interface is not associated or the signal is
     at or below O(signal_fail), V(warn) at or below O(signal_warn), V(unknown)
     when the node has no wireless interface or nothing could read it, else V(ok).
   - RV(strongest_known) is the visible network with the best signal among
     the configured ones, which is what a switch of network would join.
 author:
-  - imagenode-health contributors
+  - imagenode-health contributors (@imagenode-health)
 extends_documentation_fragment:
   - imagenode.health.check
   - imagenode.health.root
