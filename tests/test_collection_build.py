@@ -102,3 +102,15 @@ def test_module_runs_from_installed_copy_and_fails_on_closed_port(installed):
     assert result["healthy_hub"] is None, result
     assert result["evidence"]["hubs"][0]["address"] == hub, result
     assert result["summary"], result
+
+
+@pytest.mark.parametrize("name", ["GPL-3.0-or-later.txt", "BSD-2-Clause.txt"])
+def test_licence_texts_agree(name):
+    """The repo's licence texts and the collection's (shipped) copies are one text."""
+    shipped = (COLLECTION / "LICENSES" / name).read_bytes()
+    assert (ROOT / "LICENSES" / name).read_bytes() == shipped
+    if name.startswith("GPL"):
+        assert (ROOT / "LICENSE").read_bytes() == shipped
+        assert b"GNU GENERAL PUBLIC LICENSE" in shipped and b"Version 3, 29 June 2007" in shipped
+    else:
+        assert b"Copyright (c) 2026 imagenode-health contributors" in shipped
