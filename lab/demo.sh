@@ -3,6 +3,11 @@
 # The lab is taken down at the end unless KEEP_LAB=1 (then `make lab-down`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The whole story runs in one lab session: no other lab user (a test run)
+# can take the fleet down between its steps.
+if [ -z "${IMAGENODE_LAB_HELD_BY:-}" ]; then
+    exec .venv/bin/python lab/labctl.py hold -- bash "$0" "$@"
+fi
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 

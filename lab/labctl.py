@@ -57,6 +57,9 @@ class LabError(Exception):
 
 
 _lock = {"fd": None, "depth": 0}
+# Set by `labctl.py hold -- CMD` for CMD and its children, which run inside
+# the holder's session (a whole demo, a whole molecule scenario).
+HELD_ENV = "IMAGENODE_LAB_HELD_BY"
 
 
 @contextlib.contextmanager
@@ -65,6 +68,9 @@ def lab_session():
     machine (test runs, the demo, people): without it one run's `up`/`down`
     tears down the fleet under another's tests. Re-entrant within a process;
     another process waits (and is told who holds it)."""
+    if _lock["depth"] == 0 and os.environ.get(HELD_ENV):
+        yield  # an ancestor holds the lab for us
+        return
     if _lock["depth"] == 0:
         fd = os.open(LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -496,6 +502,16 @@ def hub_log(name):
     return proc.stdout if proc.returncode == 0 else ""
 
 
+def hold(argv):
+    """Run argv inside one lab session: no other lab user can come between
+    its steps (up, faults, checks, down). Returns its exit status."""
+    if not argv:
+        raise SystemExit("labctl.py hold: no command given")
+    with lab_session():
+        env = dict(os.environ, **{HELD_ENV: str(os.getpid())})
+        return subprocess.call(argv, env=env)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="labctl.py", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -506,7 +522,11 @@ def main(argv=None):
     sub.add_parser("status", help="containers, systemd state, hub answers")
     for cmd in ("hub-stop", "hub-start"):
         sub.add_parser(cmd).add_argument("name")
+    p = sub.add_parser("hold", help="run a command that holds the lab from start to end")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARG...]")
     args = ap.parse_args(argv)
+    if args.cmd == "hold":
+        return hold(args.command[1:] if args.command[:1] == ["--"] else args.command)
     try:
         if args.cmd == "image":
             image()
