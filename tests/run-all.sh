@@ -39,6 +39,7 @@ AT_HOME="$ROOT/.cache/ansible-test-home"
 LOGS="$ROOT/.cache/run-all"
 MOLECULE_DIR="$ROOT/extensions/molecule"
 ALL_STAGES=(unit sanity lint integration molecule)
+LAB_HOLD=()  # set by lab_hold_prefix for the stages that use the lab
 
 export PATH="$BIN:$PATH"
 export ANSIBLE_CONFIG="$ROOT/ansible.cfg"
@@ -64,7 +65,7 @@ need_venv() {
 # pytest with a marker expression; exit status 5 (nothing collected) is a failure.
 run_pytest() {
     local expr="$1" what="$2" rc
-    (cd "$ROOT" && "$BIN/pytest" -m "$expr" tests/)
+    (cd "$ROOT" && "${LAB_HOLD[@]}" "$BIN/pytest" -m "$expr" tests/)
     rc=$?
     case $rc in
         0) return 0 ;;
@@ -115,6 +116,7 @@ note_untracked() {
 
 stage_unit() {
     local log passed
+    LAB_HOLD=()
     run_pytest "not lab" "top-level unit tests in tests/" || return 1
 
     mkdir -p "$LOGS"
@@ -157,7 +159,21 @@ stage_lint() {
     note "antsibull-changelog lint: ok"
 }
 
+# The lab fleet is machine-wide: `labctl.py hold -- CMD` runs CMD holding the
+# lab's lock from start to end, so no other lab user (a demo, another test
+# run) comes between its steps. LAB_HOLD is that prefix, empty while labctl
+# has no `hold`.
+lab_hold_prefix() {
+    LAB_HOLD=()
+    if [[ -f "$ROOT/lab/labctl.py" ]] && "$PY" "$ROOT/lab/labctl.py" hold --help >/dev/null 2>&1; then
+        LAB_HOLD=("$PY" "$ROOT/lab/labctl.py" hold --)
+    else
+        note "lab/labctl.py has no 'hold': lab steps are not serialised against other lab users"
+    fi
+}
+
 stage_integration() {
+    lab_hold_prefix
     run_pytest "lab" "lab tests (tests/lab/)"
 }
 
@@ -204,10 +220,11 @@ stage_molecule() {
     local files=()
     for scenario in "${scenarios[@]}"; do files+=("$MOLECULE_DIR/$scenario/molecule.yml"); done
     check_molecule_offline "${files[@]}" || return 1
+    lab_hold_prefix
     for scenario in "${scenarios[@]}"; do
         say "---- molecule scenario: $scenario"
         start=$EPOCHREALTIME
-        (cd "$ROOT" && "$BIN/molecule" test -s "$scenario") ||
+        (cd "$ROOT" && "${LAB_HOLD[@]}" "$BIN/molecule" test -s "$scenario") ||
             { fail "molecule scenario '$scenario' failed"; return 1; }
         note "molecule scenario '$scenario' passed in $(elapsed "$start")"
     done
