@@ -15,6 +15,8 @@ hub-stop NAME | hub-start NAME.  Tests import it:
     hub_stop(name) / hub_start(name)     stop / start (and wait for) a hub
     hub_log(name) -> str                 the hub's received-message log
     hub_answers(ip, port) -> bool        one imagezmq request from the host
+    restart(name) -> float               podman restart (a reboot as the node
+                                         sees it), wait for systemd; seconds
     lab_session()                        context manager: hold the lab for
                                          this process (tests hold it per module)
 
@@ -496,6 +498,18 @@ def hub_start(name):
     wait_hub(h)
 
 
+@exclusive
+def restart(name, timeout=BOOT_TIMEOUT):
+    """Restart a lab container (its systemd shuts down and boots again: a
+    reboot as far as the node can tell; /run is a fresh tmpfs) and wait for
+    systemd to be running. Returns the seconds it took."""
+    h = host(name)
+    t0 = time.monotonic()
+    run(["podman", "restart", h["container"]], timeout=timeout)
+    wait_running(h["container"], timeout=timeout)
+    return time.monotonic() - t0
+
+
 def hub_log(name):
     """The text of the hub's message log ('' if nothing was received yet)."""
     proc = exec_in(host(name)["container"], ["cat", HUB_LOG], check=False)
@@ -520,7 +534,7 @@ def main(argv=None):
     p.add_argument("--only", nargs="+", metavar="NAME", help="hosts or groups to start")
     sub.add_parser("down", help="remove the lab containers and network")
     sub.add_parser("status", help="containers, systemd state, hub answers")
-    for cmd in ("hub-stop", "hub-start"):
+    for cmd in ("hub-stop", "hub-start", "restart"):
         sub.add_parser(cmd).add_argument("name")
     p = sub.add_parser("hold", help="run a command that holds the lab from start to end")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARG...]")
@@ -540,6 +554,8 @@ def main(argv=None):
             hub_stop(args.name)
         elif args.cmd == "hub-start":
             hub_start(args.name)
+        elif args.cmd == "restart":
+            print("%s restarted, systemd running, in %.1f s" % (args.name, restart(args.name)))
     except LabError as exc:
         print("labctl: %s" % exc, file=sys.stderr)
         return 1
