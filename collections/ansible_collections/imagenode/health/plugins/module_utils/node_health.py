@@ -1,0 +1,129 @@
+# Copyright (c) 2026 imagenode-health contributors
+# Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+"""node_health: every check in one call, and the registry of checks.
+
+The registry (name -> run function + option spec with defaults) is what the
+single modules, node_health and the probe share: all of them call the same
+run functions. The specs are plain dicts in Ansible's argument_spec form, so
+a module can validate them, and the probe reads their defaults.
+
+node_health itself never fails for a node that lacks a data source: a check
+that cannot run (CheckError, or any crash) becomes that check's `unknown`
+with the message. Checks run at once, in threads, so one node's audit costs
+about as long as its slowest check.
+"""
+
+import inspect
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+
+from . import instance_check, latency_check, ping_check, power_check, sdcard_check, wifi_info
+from .check_result import OK, STATUSES, UNKNOWN, CheckError, Stopwatch, make_result, worst
+from .hub_check import run_hub_check
+
+HUB_CHECK_OPTIONS = {
+    "hubs": {"type": "list", "elements": "str"},
+    "config": {"type": "path"},
+    "node_name": {"type": "str"},
+    "timeout": {"type": "float", "default": 2.0},
+    "attempts": {"type": "int", "default": 2},
+}
+
+
+class Check(object):
+    """One registered check: its run function and its option spec."""
+
+    def __init__(self, name, run, options, uses_hubs=False):
+        self.name = name
+        self.run = run
+        self.options = options
+        self.uses_hubs = uses_hubs
+        self.takes_check_mode = "check_mode" in inspect.signature(run).parameters
+
+    def defaults(self):
+        return dict((key, spec.get("default")) for key, spec in self.options.items())
+
+
+CHECK_ORDER = ("hub_check", "ping_check", "wifi_info", "instance_check", "latency_check", "sdcard_check", "power_check")
+CHECKS = {
+    "hub_check": Check("hub_check", run_hub_check, HUB_CHECK_OPTIONS, uses_hubs=True),
+    "ping_check": Check("ping_check", ping_check.run_ping_check, ping_check.OPTIONS, uses_hubs=True),
+    "wifi_info": Check("wifi_info", wifi_info.run_wifi_info, wifi_info.OPTIONS),
+    "instance_check": Check("instance_check", instance_check.run_instance_check, instance_check.OPTIONS),
+    "latency_check": Check("latency_check", latency_check.run_latency_check, latency_check.OPTIONS),
+    "sdcard_check": Check("sdcard_check", sdcard_check.run_sdcard_check, sdcard_check.OPTIONS),
+    "power_check": Check("power_check", power_check.run_power_check, power_check.OPTIONS),
+}
+
+
+def resolve_options(name, given=None, hubs=None, config=None):
+    """A check's options: its defaults, then `given`, then the shared hubs/config where it takes them."""
+    check = CHECKS[name]
+    options = check.defaults()
+    unknown = sorted(set(given or {}) - set(options))
+    if unknown:
+        raise CheckError("%s has no option(s) %s (it has %s)" % (name, ", ".join(unknown), ", ".join(sorted(options))))
+    for key, value in (given or {}).items():
+        if value is not None:
+            options[key] = value
+    if check.uses_hubs and not options.get("hubs") and not options.get("config"):
+        options["hubs"], options["config"] = hubs, config
+    return options
+
+
+def run_one(name, options, check_mode=False):
+    """A check's result; unknown with the message when it cannot run."""
+    stopwatch = Stopwatch()
+    check = CHECKS[name]
+    kwargs = dict(options)
+    if check.takes_check_mode:
+        kwargs["check_mode"] = check_mode
+    try:
+        if check.uses_hubs and name == "hub_check" and not kwargs.get("hubs") and not kwargs.get("config"):
+            raise CheckError("no hubs: give hubs or config (to node_health or to hub_check)")
+        result = check.run(**kwargs)
+    except CheckError as exc:
+        return make_result(UNKNOWN, "cannot run: %s" % exc, {"error": str(exc)}, stopwatch)
+    except Exception as exc:  # pylint: disable=broad-except  # one broken check must not cost the others
+        return make_result(UNKNOWN, "check crashed: %s: %s" % (type(exc).__name__, exc),
+                           {"error": str(exc), "traceback": traceback.format_exc().splitlines()[-6:]}, stopwatch)
+    if result.get("status") not in STATUSES:
+        return make_result(UNKNOWN, "check returned no valid status", {"result": result}, stopwatch)
+    return result
+
+
+def run_node_health(checks=None, options=None, hubs=None, config=None, check_mode=False):
+    """Run the chosen checks (all by default) at once; overall status is the worst."""
+    stopwatch = Stopwatch()
+    selected = list(checks) if checks else list(CHECK_ORDER)
+    for name in selected:
+        if name not in CHECKS:
+            raise CheckError("unknown check %r (checks are %s)" % (name, ", ".join(CHECK_ORDER)))
+    options = options or {}
+    resolved = dict((name, resolve_options(name, options.get(name), hubs, config)) for name in selected)
+    with ThreadPoolExecutor(max_workers=len(selected)) as pool:
+        futures = dict((name, pool.submit(run_one, name, resolved[name], check_mode)) for name in selected)
+        results = dict((name, futures[name].result()) for name in selected)
+    changed = False
+    for result in results.values():
+        changed = bool(result.pop("changed", False)) or changed
+    status = worst(result["status"] for result in results.values())
+    by_status = dict((s, [n for n in selected if results[n]["status"] == s]) for s in STATUSES)
+    bad = ["%s %s (%s)" % (n, results[n]["status"], results[n]["summary"]) for n in selected
+           if results[n]["status"] in ("fail", "warn")]
+    bad.sort(key=lambda text: 0 if " fail (" in text else 1)
+    if bad:
+        summary = "%d of %d checks not ok: %s" % (len(bad), len(selected), "; ".join(bad))
+    else:
+        summary = "%d of %d checks ok" % (len(by_status[OK]), len(selected))
+    if by_status[UNKNOWN]:
+        summary += "; unknown: %s" % ", ".join(by_status[UNKNOWN])
+    evidence = {"checks_run": selected, "by_status": by_status}
+    fact = {"status": status, "summary": summary, "checked_at": int(time.time()),
+            "checks": dict((n, {"status": r["status"], "summary": r["summary"]}) for n, r in results.items())}
+    result = make_result(status, summary, evidence, stopwatch, checks=results, facts=fact)
+    if changed:
+        result["changed"] = True
+    return result
