@@ -77,6 +77,7 @@ run_pytest() {
 # ansible-test, from inside the collection, with its own HOME and none of the
 # repo's Ansible settings (ansible-test makes its own).
 ansible_test() {
+    install_get_pip_stub || return 1
     (cd "$COLL" && env -u ANSIBLE_CONFIG -u ANSIBLE_COLLECTIONS_PATH -u ANSIBLE_COLLECTIONS_PATHS \
         HOME="$AT_HOME" "$BIN/ansible-test" "$@")
 }
@@ -136,7 +137,6 @@ stage_unit() {
 
 stage_sanity() {
     local ignores
-    install_get_pip_stub || return 1
     note_untracked
     for ignores in "$COLL"/tests/sanity/ignore-*.txt; do
         [[ -e "$ignores" ]] || continue
