@@ -27,6 +27,8 @@ from ansible_collections.imagenode.health.plugins.module_utils.instance_check im
 )
 from ansible_collections.imagenode.health.tests.unit.plugins.fake_runner import write_tree
 
+pytest.importorskip("psutil")  # python3-psutil on the node; not every test venv has it
+
 LAUNCHER = """#!%s
 import subprocess, sys
 child = subprocess.Popen(sys.argv[sys.argv.index("--") + 1:])

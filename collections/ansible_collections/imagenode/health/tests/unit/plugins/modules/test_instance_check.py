@@ -15,6 +15,8 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.imagenode.health.plugins.modules import instance_check
 
+pytest.importorskip("psutil")  # python3-psutil on the node; not every test venv has it
+
 
 def run_module(capsys, args):
     with patch_module_args(args):
