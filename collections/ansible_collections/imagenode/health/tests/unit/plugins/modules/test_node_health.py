@@ -11,6 +11,7 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.imagenode.health.plugins.modules import node_health
 from ansible_collections.imagenode.health.tests.unit.plugins.fake_hub import FakeHub
+from ansible_collections.imagenode.health.tests.unit.plugins.fake_runner import write_tree
 
 
 def run_module(capsys, args):
@@ -64,6 +65,7 @@ def test_sub_options_are_coerced_like_the_module_does(capsys, tmp_path):
 
 
 def test_fail_on(capsys, tmp_path):
-    code, out = run_module(capsys, {"checks": ["instance_check"], "instance_check": {"pattern": "no-such-program-xyz"},
+    write_tree(tmp_path, {"/sys/class/thermal/thermal_zone0/temp": "85000\n"})
+    code, out = run_module(capsys, {"checks": ["power_check"], "power_check": {"root": str(tmp_path)},
                                     "fail_on": "fail"})
     assert code == 1 and out["status"] == "fail" and "fail_on=fail" in out["msg"]
