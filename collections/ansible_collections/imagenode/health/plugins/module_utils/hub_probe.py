@@ -13,6 +13,7 @@ operator needs to know next: no TCP connection (host or link down), refused
 (host up, nothing on the port), or connected but silent (hub program hung).
 """
 
+import math
 import time
 
 from .check_result import CheckError, FAIL, OK, WARN, Stopwatch, make_result
@@ -111,7 +112,7 @@ def probe_hubs(addresses, node_name, timeout=2.0, attempts=2):
         raise CheckError("checking hubs needs pyzmq (python3-zmq): %s" % ZMQ_IMPORT_ERROR)
     if not addresses:
         raise CheckError("hubs must name at least one hub")
-    if not timeout > 0:
+    if math.isnan(timeout) or timeout <= 0:
         raise CheckError("timeout must be more than 0 seconds, not %r" % (timeout,))
     if attempts < 1:
         raise CheckError("attempts must be at least 1, not %r" % (attempts,))

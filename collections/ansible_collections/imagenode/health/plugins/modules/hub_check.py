@@ -13,14 +13,14 @@ description:
   - Each attempt uses a fresh REQ socket with LINGER 0, so a dead hub can
     never hang the check or leave a stuck socket behind. All hubs are asked at
     once, so the check takes at most O(timeout) x O(attempts).
-  - The first hub is the one imagenode sends to (C(hub_address.H1)). O(status) is
+  - The first hub is the one imagenode sends to (C(hub_address.H1)). RV(status) is
     V(ok) when every hub answers, V(warn) when the first answers but an
     alternate does not, and V(fail) when the first does not (the summary says
     whether an alternate could take over).
   - For hubs that do not answer, RV(evidence.hubs[].tcp) tells how far the
     attempt got, which points at the failed layer.
 author:
-  - imagenode-health contributors
+  - imagenode-health contributors (@imagenode-health)
 extends_documentation_fragment:
   - imagenode.health.check
 requirements:

@@ -93,7 +93,7 @@ def test_alternate_down_is_a_warning():
 
 
 def test_dead_hubs_are_asked_at_once_not_one_after_another():
-    dead = ["tcp://127.0.0.1:%d" % free_port() for _ in range(4)]
+    dead = ["tcp://127.0.0.1:%d" % free_port() for dummy in range(4)]
     started = time.monotonic()
     check_hubs(dead, "node3", timeout=0.5, attempts=2)
     assert time.monotonic() - started <= 0.5 * 2 + MARGIN
