@@ -23,20 +23,10 @@ author:
   - imagenode-health contributors (@imagenode-health)
 extends_documentation_fragment:
   - imagenode.health.check
+  - imagenode.health.hubs
 requirements:
   - pyzmq (Debian and Raspberry Pi OS package C(python3-zmq)) on the node
-  - PyYAML (C(python3-yaml)) on the node when O(config) is used
 options:
-  hubs:
-    description:
-      - Hub addresses of the form C(tcp://host:port), the first being the one imagenode uses.
-    type: list
-    elements: str
-  config:
-    description:
-      - Path of an imagenode.yaml on the node; the hubs are its C(hub_address)
-        C(H1), C(H2), C(H3)... in the order of their number.
-    type: path
   node_name:
     description:
       - The name the heartbeat carries.
