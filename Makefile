@@ -1,6 +1,7 @@
 # imagenode-health: every entry point a person or CI uses.
 # `make demo` and `make test` install what they need (apt + .venv) themselves.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 .DEFAULT_GOAL := help
 
 ROOT      := $(abspath .)
@@ -33,7 +34,8 @@ venv: $(VENV)/.requirements.sha256
 $(VENV)/.requirements.sha256: requirements.txt
 	@echo "==> Python toolchain into .venv (pinned in requirements.txt)"
 	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@# This machine's pip config names find-links folders that may be absent: drop that noise.
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 	@sha256sum requirements.txt > $@
 
 # The lab image, tagged by the hash of what goes into it; reused when present.
