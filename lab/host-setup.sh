@@ -3,7 +3,8 @@
 # Idempotent: silent when everything is in place, one line per action otherwise.
 set -euo pipefail
 
-PACKAGES=(podman runc debootstrap uidmap fuse3 e2fsprogs)
+# libfuse2: fusepy (ctypes) needs it for the slow-FUSE latency test.
+PACKAGES=(podman runc debootstrap uidmap fuse3 libfuse2 e2fsprogs)
 CONF=/etc/containers/containers.conf
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -1,0 +1,95 @@
+"""sdcard_check against a real, really corrupted ext4 filesystem.
+
+Host side, not in a container: an ext4 image on a loop device (truncate,
+mkfs.ext4, losetup, mount), two inodes cleared with `debugfs -w clri` while
+unmounted, then the files looked up so the kernel itself records ext4 errors
+(/sys/fs/ext4/loopN/errors_count). sdcard_check runs through Ansible on
+localhost with `path` (and its canary) inside the mount. Then the mount is
+remounted read-only, which must be reported. Loop device and mount are
+removed in a finalizer whatever happens. No lab containers are used, so the
+lab is not held.
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import labansible  # noqa: E402
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0 or not all(shutil.which(t) for t in ("losetup", "mkfs.ext4", "debugfs")),
+                       reason="needs root, losetup, mkfs.ext4 and debugfs"),
+]
+
+
+def sh(argv, **kw):
+    return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=60, **kw)
+
+
+@pytest.fixture(scope="module")
+def corrupted(tmp_path_factory, request):
+    base = tmp_path_factory.mktemp("sdcard")
+    image, mnt = str(base / "card.img"), str(base / "mnt")
+    os.mkdir(mnt)
+    state = {"loop": None, "mounted": False}
+
+    def cleanup():
+        # Always: a leaked loop device or mount outlives the test run.
+        if state["mounted"]:
+            subprocess.run(["umount", "-l", mnt], capture_output=True)
+        if state["loop"]:
+            subprocess.run(["losetup", "-d", state["loop"]], capture_output=True)
+    request.addfinalizer(cleanup)
+
+    sh(["truncate", "-s", "32M", image])
+    sh(["mkfs.ext4", "-q", "-F", image])
+    state["loop"] = sh(["losetup", "--find", "--show", image]).stdout.strip()
+    sh(["mount", state["loop"], mnt])
+    state["mounted"] = True
+    os.makedirs(os.path.join(mnt, "imagenode"))
+    for rel in ("imagenode/imagenode.py", "imagenode.yaml"):
+        with open(os.path.join(mnt, rel), "w") as f:
+            f.write("program file\n")
+    sh(["umount", mnt])
+    state["mounted"] = False
+    # The corruption: zero two inodes whose directory entries stay behind
+    # ("deleted inode referenced" on lookup), as a dying card leaves them.
+    sh(["debugfs", "-w", "-R", "clri /imagenode/imagenode.py", state["loop"]])
+    sh(["debugfs", "-w", "-R", "clri /imagenode.yaml", state["loop"]])
+    # errors=continue: keep the fs writable, so read-only is our own step later.
+    sh(["mount", "-o", "errors=continue", state["loop"], mnt])
+    state["mounted"] = True
+    for rel in ("imagenode/imagenode.py", "imagenode.yaml"):
+        with pytest.raises(OSError):
+            os.stat(os.path.join(mnt, rel))
+    counter = "/sys/fs/ext4/%s/errors_count" % os.path.basename(state["loop"])
+    with open(counter) as f:
+        assert int(f.read()) >= 2, "the kernel recorded no ext4 errors"
+    return {"mnt": mnt, "loop": state["loop"]}
+
+
+def sdcard(mnt):
+    return labansible.module("localhost", "sdcard_check", {"path": mnt, "canary_dir": mnt})["localhost"]
+
+
+def test_ext4_errors_are_reported(corrupted):
+    res = sdcard(corrupted["mnt"])
+    assert res["status"] == "fail", res["summary"]
+    assert res["ext4_errors"] >= 2
+    assert res["device"] == os.path.basename(corrupted["loop"])
+    assert "error" in res["summary"]
+    assert res["read_only"] is False
+    assert res["evidence"]["canary"]["ok"] is True
+
+
+def test_read_only_remount_is_reported(corrupted):
+    sh(["mount", "-o", "remount,ro", corrupted["mnt"]])
+    res = sdcard(corrupted["mnt"])
+    assert res["status"] == "fail"
+    assert res["read_only"] is True
+    assert "read-only" in res["summary"]
+    assert res["evidence"]["canary"]["ok"] is False
