@@ -14,6 +14,7 @@ hub-stop NAME | hub-start NAME.  Tests import it:
     exec_in(host, argv, ...) -> CompletedProcess   podman exec
     hub_stop(name) / hub_start(name)     stop / start (and wait for) a hub
     hub_log(name) -> str                 the hub's received-message log
+    set_radio(name, scenario)            the simulated radio (nmcli, iw) on a node
     hub_answers(ip, port) -> bool        one imagezmq request from the host
     restart(name) -> float               podman restart (a reboot as the node
                                          sees it), wait for systemd; seconds
@@ -514,6 +515,20 @@ def hub_log(name):
     """The text of the hub's message log ('' if nothing was received yet)."""
     proc = exec_in(host(name)["container"], ["cat", HUB_LOG], check=False)
     return proc.stdout if proc.returncode == 0 else ""
+
+
+RADIO_SCENARIO = "/etc/lab-radio/scenario.json"
+
+
+def set_radio(name, scenario):
+    """Give a node the simulated radio (lab/radio/radio.py as nmcli and iw in
+    /usr/local/bin, ahead of any real ones on PATH) and this scenario (a dict,
+    see radio.py). Only what the tools report is simulated."""
+    h = host(name)
+    tool = _read(os.path.join(ROOT, "lab", "radio", "radio.py"))
+    files = {"/usr/local/bin/nmcli": (tool, 0o755), "/usr/local/bin/iw": (tool, 0o755),
+             RADIO_SCENARIO: (json.dumps(scenario, indent=2).encode() + b"\n", 0o644)}
+    exec_in(h["container"], ["tar", "-x", "-C", "/"], input=_tar(files))
 
 
 def hold(argv):

@@ -19,8 +19,9 @@ def env():
 def module(pattern, name, args=None, timeout=180, extra=()):
     """{host: result} of module `name` (short name in imagenode.health) on
     the hosts `pattern` matches; localhost runs with the local connection."""
-    argv = [os.path.join(BIN, "ansible"), pattern, "-m", name if "." in name else "imagenode.health." + name,
-            "-a", json.dumps(args or {})] + list(extra)
+    argv = [os.path.join(BIN, "ansible"), pattern, "-m", name if "." in name else "imagenode.health." + name]
+    # No -a for no arguments: ansible takes "-a {}" for raw parameters.
+    argv += (["-a", json.dumps(args)] if args else []) + list(extra)
     if pattern == "localhost":
         # The controller itself: local connection, this venv's interpreter
         # (psutil and friends are there), not the lab's podman connection.
