@@ -15,12 +15,13 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 
 .PHONY: help deps host venv image lab-up lab-down lab-status demo test \
-        test-unit test-sanity test-lint test-molecule test-integration build clean
+        test-unit test-sanity test-lint test-molecule test-integration build clean bench
 
 help:
 	@echo "make demo   - set up, start the lab fleet, run the audit on it"
 	@echo "make test   - set up and run every test (pytest, sanity, lint, molecule)"
 	@echo "make lab-up / make lab-down / make lab-status - the lab fleet by hand"
+	@echo "make bench  - time the fleet audit against ansible ping on the lab (bench/results.md)"
 
 ## ---- setup -------------------------------------------------------------
 deps: host venv
@@ -55,6 +56,10 @@ lab-status: venv
 ## ---- demo --------------------------------------------------------------
 demo: image
 	@bash lab/demo.sh
+
+## ---- benchmark -------------------------------------------------------
+bench: image
+	@$(PY) bench/bench.py
 
 ## ---- tests -------------------------------------------------------------
 test: deps image
