@@ -27,7 +27,7 @@ python lab/labctl.py up
 say "Stopping hub2, as if its machine had died"
 python lab/labctl.py hub-stop hub2
 
-say "Auditing the fleet: every node asks each hub in its imagenode.yaml for an imagezmq reply"
+say "Auditing the fleet: node_health runs every check on each node in one round trip (hubs from its imagenode.yaml)"
 ansible-playbook playbooks/audit.yml
 
-say "Expected: every node shows hub1 answering and hub2 DOWN (status WARN: the primary works, the alternate does not)"
+say "Expected: every node shows hub1 answering and hub2 DOWN (hub:warn: the primary works, the alternate does not); wifi and pwr unknown (a container has no radio and no Pi power sensors); inst fail where no camera program runs"

@@ -1,7 +1,10 @@
 """playbooks/audit.yml exactly as an operator runs it, against the lab fleet.
 
-With hub2's hub program stopped, every node must show hub1 answering and
-hub2 down; with a node's container gone, the run still reports the others.
+The audit runs imagenode.health.node_health (every check, one module call
+per node). With hub2's hub program stopped, every node's row must show hub1
+answering and hub2 down (hub_check warn), each of the seven checks with a
+status, and the overall status that is the worst of them; with a node's
+container gone, the run still reports the others.
 """
 import os
 import re
@@ -45,13 +48,23 @@ def table_rows(output):
     return {m.group(1): m.group(0) for m in re.finditer(r"^\s+(node\d+)\s+(\S+)\s+(.*)$", output, re.M)}
 
 
+CHECKS = r"hub:(?P<hub>\w+) ping:(?P<ping>\w+) wifi:(?P<wifi>\w+) inst:(?P<inst>\w+) lat:(?P<lat>\w+) sd:(?P<sd>\w+) pwr:(?P<pwr>\w+)"
+RANK = {"ok": 0, "unknown": 1, "warn": 2, "fail": 3}
+
+
 def test_every_node_shows_hub1_up_and_hub2_down(lab):
     proc = audit()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = table_rows(proc.stdout)
     assert sorted(rows) == NODES
     for node, row in rows.items():
-        assert re.search(r"WARN\s+tcp://hub1:5555 ok [\d.]+ ms \| tcp://hub2:5555 DOWN", row), row
+        found = re.search(r"^\s*%s\s+(?P<status>[A-Z]+)\s+%s\s+tcp://hub1:5555 ok [\d.]+ ms \| "
+                          r"tcp://hub2:5555 DOWN" % (node, CHECKS), row)
+        assert found, row
+        marks = {k: v for k, v in found.groupdict().items() if k != "status"}
+        assert set(marks.values()) <= set(RANK), row
+        assert marks["hub"] == "warn" and marks["ping"] == "ok", row  # hub2's host is up, its program is not
+        assert found.group("status") == max(marks.values(), key=RANK.get).upper(), row
 
 
 def test_an_unreachable_node_is_reported_not_fatal(lab):
@@ -59,4 +72,4 @@ def test_an_unreachable_node_is_reported_not_fatal(lab):
     proc = audit()
     rows = table_rows(proc.stdout)
     assert "UNREACH" in rows["node7"]
-    assert all("WARN" in rows[n] for n in NODES if n != "node7")
+    assert all(re.search(r"\s[A-Z]+\s+hub:warn ", rows[n]) for n in NODES if n != "node7")
