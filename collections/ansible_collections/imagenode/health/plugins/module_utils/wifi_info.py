@@ -254,7 +254,8 @@ def nmcli_backend(runner, interface):
     for fields in (split_terse(line) for line in (connections.stdout.splitlines() if connections.ok else [])):
         if len(fields) >= 2 and fields[1] == "802-11-wireless":
             ssid = runner.run(["nmcli", "-t", "-g", "802-11-wireless.ssid", "connection", "show", "id", fields[0]])
-            name = ssid.stdout.strip() if ssid.ok and ssid.stdout.strip() else fields[0]
+            # -g is terse output too: a ':' or '\\' in the SSID comes escaped.
+            name = split_terse(ssid.stdout.strip())[0] if ssid.ok and ssid.stdout.strip() else fields[0]
             if name not in info["known"]:
                 info["known"].append(name)
     # iw reports dBm, which NetworkManager only gives as a percentage.

@@ -252,3 +252,14 @@ def test_airport_parsing(monkeypatch, tmp_path):
 def test_thresholds_in_the_wrong_order():
     with pytest.raises(CheckError, match="signal_fail"):
         run_wifi_info(signal_warn=-80, signal_fail=-70, runner=FakeRunner({}))
+
+
+def test_nmcli_known_ssid_with_a_colon_is_unescaped():
+    """`nmcli -g` escapes ':' like -t does: the known SSID must match the visible one."""
+    outputs = dict(NMCLI)
+    outputs[("nmcli", "-t", "-f", "NAME,TYPE", "connection", "show")] = (0, "Barn:802-11-wireless\ncafe:802-11-wireless\n")
+    outputs[("nmcli", "-t", "-g", "802-11-wireless.ssid", "connection", "show", "id", "cafe")] = (0, "Coffee\\: Guest\n")
+    runner = FakeRunner(outputs)
+    result = run_wifi_info(runner=runner)
+    assert "Coffee: Guest" in result["known"]
+    assert result["strongest_known"]["ssid"] == "Coffee: Guest"
