@@ -6,7 +6,8 @@ labctl.set_radio) that report the networks and signals of a scenario file
 (/etc/lab-radio/scenario.json) in nmcli's and iw's real formats. wifi_info
 itself is the unmodified module, detecting NetworkManager as on a Pi.
 Scenario: joined to a weak known network (Barn, -78 dBm), a stronger known
-one in range (House, -52 dBm) and a stronger unknown one (Cafe, -45 dBm).
+one in range (House, -52 dBm), a known one whose SSID has a ':' (nmcli
+escapes it; -60 dBm) and a stronger unknown one (Cafe, -45 dBm).
 Each network names the podman network behind it, for a later join.
 """
 import os
@@ -38,8 +39,11 @@ SCENARIO = {
          "security": "WPA2", "podman_network": NET},
         {"ssid": "Cafe", "bssid": "02:00:00:00:01:03", "signal_dbm": -45, "freq": 2412, "rate": 65,
          "security": "", "podman_network": NET},
+        {"ssid": "Shed: 2", "bssid": "02:00:00:00:01:04", "signal_dbm": -60, "freq": 2462, "rate": 54,
+         "security": "WPA2", "podman_network": NET},
     ],
-    "known": [{"name": "barn", "ssid": "Barn"}, {"name": "house-wifi", "ssid": "House"}],
+    "known": [{"name": "barn", "ssid": "Barn"}, {"name": "house-wifi", "ssid": "House"},
+              {"name": "shed", "ssid": "Shed: 2"}],
 }
 
 
@@ -69,8 +73,8 @@ def test_weak_current_network_and_a_stronger_known_one(lab):
     assert res["backend"] == "networkmanager"
     assert (res["ssid"], res["signal_dbm"], res["connected"]) == ("Barn", -78, True)
     assert res["status"] == "warn", res["summary"]
-    assert sorted(res["known"]) == ["Barn", "House"]
-    assert [n["ssid"] for n in res["visible"]] == ["Cafe", "House", "Barn"]  # strongest first
+    assert sorted(res["known"]) == ["Barn", "House", "Shed: 2"]
+    assert [n["ssid"] for n in res["visible"]] == ["Cafe", "House", "Shed: 2", "Barn"]  # strongest first
     assert res["strongest_known"] == {"ssid": "House", "bssid": "02:00:00:00:01:02", "signal_dbm": -52}
     assert "House is stronger" in res["summary"]
     assert res["power_save"] is False
