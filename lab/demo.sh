@@ -24,10 +24,16 @@ trap cleanup EXIT
 say "Starting the lab fleet: hub1 and hub2 (real imagezmq.ImageHub), node1 ... node7 (systemd as PID 1)"
 python lab/labctl.py up
 
-say "Stopping hub2, as if its machine had died"
-python lab/labctl.py hub-stop hub2
+say "Starting the stand-in camera program on every node: systemd on node1-3, cron on node4-5, screen on node6-7 (role imagenode.health.start_method)"
+ansible-playbook lab/playbooks/cameras.yml
 
-say "Auditing the fleet: node_health runs every check on each node in one round trip (hubs from its imagenode.yaml)"
+say "Auditing the healthy fleet: node_health runs every check on each node in one round trip"
 ansible-playbook playbooks/audit.yml
 
-say "Expected: every node shows hub1 answering and hub2 DOWN (hub:warn: the primary works, the alternate does not); wifi and pwr unknown (a container has no radio and no Pi power sensors); inst fail where no camera program runs"
+say "Stopping hub2's hub program, as if its imagehub had died"
+python lab/labctl.py hub-stop hub2
+
+say "Auditing again: every node still reaches hub1, which imagenode uses (H1), and reports hub2 DOWN"
+ansible-playbook playbooks/audit.yml
+
+say "Read the table: hub:warn (the primary answers, the alternate does not); wifi and pwr unknown (a container has no radio and no Pi power sensors); inst ok (exactly one camera program, started by the node's method); lat ok while it learns the node's baseline"

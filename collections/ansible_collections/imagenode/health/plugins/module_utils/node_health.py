@@ -20,7 +20,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 from . import instance_check, latency_check, ping_check, power_check, sdcard_check, wifi_info
-from .check_result import OK, STATUSES, UNKNOWN, CheckError, Stopwatch, make_result, worst
+from .check_result import OK, STATUSES, UNKNOWN, WARN, CheckError, Stopwatch, make_result, worst
 from .hub_check import run_hub_check
 
 HUB_CHECK_OPTIONS = {
@@ -85,13 +85,27 @@ def run_one(name, options, check_mode=False):
             raise CheckError("no hubs: give hubs or config (to node_health or to hub_check)")
         result = check.run(**kwargs)
     except CheckError as exc:
-        return make_result(UNKNOWN, "cannot run: %s" % exc, {"error": str(exc)}, stopwatch)
+        return make_result(UNKNOWN, "cannot run: %s" % exc, {"error": str(exc)}, stopwatch, cannot_run=True)
     except Exception as exc:  # pylint: disable=broad-except  # one broken check must not cost the others
         return make_result(UNKNOWN, "check crashed: %s: %s" % (type(exc).__name__, exc),
-                           {"error": str(exc), "traceback": traceback.format_exc().splitlines()[-6:]}, stopwatch)
+                           {"error": str(exc), "traceback": traceback.format_exc().splitlines()[-6:]}, stopwatch,
+                           cannot_run=True)
     if result.get("status") not in STATUSES:
         return make_result(UNKNOWN, "check returned no valid status", {"result": result}, stopwatch)
     return result
+
+
+def overall_status(results):
+    """The worst of the checks that had data. A check with no data source
+    (no radio, no Pi power sensors) says nothing about the node's health, so
+    it does not make a healthy node `unknown`; a check that could not run at
+    all (bad options, a crash) is worth a look, so it counts as `warn`.
+    `unknown` only when no check had anything to say."""
+    results = list(results)
+    known = [r["status"] for r in results if r["status"] != UNKNOWN]
+    if any(r.get("cannot_run") for r in results):
+        known.append(WARN)
+    return worst(known) if known else UNKNOWN
 
 
 def run_node_health(checks=None, options=None, hubs=None, config=None, check_mode=False):
@@ -109,7 +123,7 @@ def run_node_health(checks=None, options=None, hubs=None, config=None, check_mod
     changed = False
     for result in results.values():
         changed = bool(result.pop("changed", False)) or changed
-    status = worst(result["status"] for result in results.values())
+    status = overall_status(results.values())
     by_status = dict((s, [n for n in selected if results[n]["status"] == s]) for s in STATUSES)
     bad = ["%s %s (%s)" % (n, results[n]["status"], results[n]["summary"]) for n in selected
            if results[n]["status"] in ("fail", "warn")]

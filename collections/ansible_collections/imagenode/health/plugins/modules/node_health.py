@@ -18,7 +18,10 @@ description:
     option of its name (see the examples); they are validated like the module's.
   - A check that cannot run on this node (no hubs given, a missing library or
     tool) is V(unknown) with the reason; node_health itself does not fail for it.
-  - RV(status) is the worst of the checks' statuses (V(fail), V(warn), V(unknown), V(ok)).
+  - RV(status) is the worst status among the checks that had data (V(fail),
+    V(warn), V(ok)). A check with no data source does not make a healthy node
+    V(unknown), but a check that could not run counts as V(warn). V(unknown)
+    only when no check had data.
   - Sets the fact C(imagenode_health) (status, summary, and each check's status and summary).
 author:
   - imagenode-health contributors (@imagenode-health)

@@ -90,8 +90,27 @@ def test_check_error_and_crash_become_unknown(monkeypatch, tmp_path):
     assert "check crashed: ZeroDivisionError: boom" in result["checks"]["power_check"]["summary"]
     assert result["checks"]["instance_check"]["summary"] == "cannot run: instance_check needs psutil (python3-psutil)"
     assert result["checks"]["latency_check"]["status"] == "ok"
-    assert result["status"] == "unknown"
+    # Checks that could not run are worth a look: the node is not called healthy.
+    assert result["status"] == "warn"
     assert "unknown: power_check, instance_check" in result["summary"]
+
+
+def fake_statuses(monkeypatch, statuses):
+    for name, status in statuses.items():
+        monkeypatch.setattr(CHECKS[name], "run", lambda status=status, **kw: {
+            "status": status, "summary": "said %s" % status, "evidence": {}, "elapsed": 0.0})
+
+
+def test_a_missing_data_source_does_not_make_a_healthy_node_unknown(monkeypatch):
+    fake_statuses(monkeypatch, {"wifi_info": "unknown", "power_check": "unknown", "instance_check": "ok"})
+    result = run_node_health(checks=["wifi_info", "power_check", "instance_check"])
+    assert result["status"] == "ok"
+    assert "unknown: wifi_info, power_check" in result["summary"]
+
+
+def test_only_unknowns_is_unknown(monkeypatch):
+    fake_statuses(monkeypatch, {"wifi_info": "unknown", "power_check": "unknown"})
+    assert run_node_health(checks=["wifi_info", "power_check"])["status"] == "unknown"
 
 
 def test_overall_is_the_worst_and_the_summary_names_failures(monkeypatch):
