@@ -27,7 +27,9 @@ from ansible_collections.imagenode.health.plugins.module_utils.instance_check im
 )
 from ansible_collections.imagenode.health.tests.unit.plugins.fake_runner import write_tree
 
-pytest.importorskip("psutil")  # python3-psutil on the node; not every test venv has it
+# These tests run real processes through psutil: both test venvs have it
+# (requirements.txt, tests/unit/requirements.txt), so a missing psutil fails.
+import psutil  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
 
 LAUNCHER = """#!%s
 import subprocess, sys

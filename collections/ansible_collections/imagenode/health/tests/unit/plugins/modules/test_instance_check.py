@@ -15,7 +15,9 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.imagenode.health.plugins.modules import instance_check
 
-pytest.importorskip("psutil")  # python3-psutil on the node; not every test venv has it
+# These tests run real processes through psutil: both test venvs have it
+# (requirements.txt, tests/unit/requirements.txt), so a missing psutil fails.
+import psutil  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
 
 
 def run_module(capsys, args):
