@@ -1,0 +1,30 @@
+"""Every module's documentation renders with ansible-doc, as a user reads it:
+every option typed and described, check mode declared, RETURN present."""
+
+import json
+
+import pytest
+
+from conftest import ROOT, run, venv_tool
+
+MODULES = sorted(p.stem for p in (ROOT / "collections/ansible_collections/imagenode/health/plugins/modules").glob("*.py"))
+
+
+def test_the_modules_are_found():
+    assert "hub_check" in MODULES and "node_health" in MODULES
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_ansible_doc_renders(ansible_env, name):
+    fqcn = "imagenode.health.%s" % name
+    proc = run([venv_tool("ansible-doc"), "--json", fqcn], env=ansible_env, cwd=str(ROOT))
+    assert proc.returncode == 0, proc.stderr
+    entry = json.loads(proc.stdout)[fqcn]
+    doc = entry["doc"]
+    assert doc["short_description"] and doc["description"]
+    for option, spec in doc["options"].items():
+        assert spec.get("type"), "%s: option %s has no type" % (name, option)
+        assert spec.get("description"), "%s: option %s has no description" % (name, option)
+    assert doc["attributes"]["check_mode"]["support"] in ("full", "partial")
+    assert "status" in entry["return"] and "summary" in entry["return"]
+    assert entry["examples"].strip()
