@@ -8,6 +8,15 @@ import socket
 from .hub_probe import check_hubs
 from .imagenode_config import hub_addresses, load_config, node_name as config_node_name
 
+# hub_check's options, for the module and for node_health alike.
+OPTIONS = {
+    "hubs": {"type": "list", "elements": "str"},
+    "config": {"type": "path"},
+    "node_name": {"type": "str"},
+    "timeout": {"type": "float", "default": 2.0},
+    "attempts": {"type": "int", "default": 2},
+}
+
 
 def run_hub_check(hubs=None, config=None, node_name=None, timeout=2.0, attempts=2):
     """Hubs are `hubs`, or imagenode.yaml's hub_address H1, H2... from `config`.

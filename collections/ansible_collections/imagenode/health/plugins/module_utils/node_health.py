@@ -21,15 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import instance_check, latency_check, ping_check, power_check, sdcard_check, wifi_info
 from .check_result import OK, STATUSES, UNKNOWN, WARN, CheckError, Stopwatch, make_result, worst
-from .hub_check import run_hub_check
-
-HUB_CHECK_OPTIONS = {
-    "hubs": {"type": "list", "elements": "str"},
-    "config": {"type": "path"},
-    "node_name": {"type": "str"},
-    "timeout": {"type": "float", "default": 2.0},
-    "attempts": {"type": "int", "default": 2},
-}
+from .hub_check import OPTIONS as HUB_CHECK_OPTIONS, run_hub_check
 
 
 class Check(object):

@@ -148,18 +148,12 @@ from ansible_collections.imagenode.health.plugins.module_utils.ansible_check imp
     check_argument_spec,
     exit_with_check,
 )
-from ansible_collections.imagenode.health.plugins.module_utils.hub_check import run_hub_check
+from ansible_collections.imagenode.health.plugins.module_utils.hub_check import OPTIONS, run_hub_check
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=check_argument_spec(dict(
-            hubs=dict(type="list", elements="str"),
-            config=dict(type="path"),
-            node_name=dict(type="str"),
-            timeout=dict(type="float", default=2.0),
-            attempts=dict(type="int", default=2),
-        )),
+        argument_spec=check_argument_spec(OPTIONS),
         mutually_exclusive=[("hubs", "config")],
         required_one_of=[("hubs", "config")],
         supports_check_mode=True,
