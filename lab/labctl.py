@@ -410,6 +410,9 @@ def start_host(h, tag, add_hosts, net):
     run(["podman", "run", "-d", "--name", h["container"], "--hostname", h["name"],
          "--network", net, "--ip", h["ip"]] + add_hosts +
         ["--systemd=always",
+         # A reboot inside (systemctl reboot, ansible.builtin.reboot) ends
+         # the container's PID 1; podman starts it again, as a Pi boots.
+         "--restart=always",
          # The host's hard nofile limit is 20000; podman would ask for more.
          "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096",
          # NET_ADMIN: firewall-rule fault injection (nft/iptables) inside.
@@ -522,13 +525,42 @@ RADIO_SCENARIO = "/etc/lab-radio/scenario.json"
 
 def set_radio(name, scenario):
     """Give a node the simulated radio (lab/radio/radio.py as nmcli and iw in
-    /usr/local/bin, ahead of any real ones on PATH) and this scenario (a dict,
-    see radio.py). Only what the tools report is simulated."""
+    /usr/local/bin, ahead of any real ones on PATH, and as lab-radio, the
+    NetworkManager.service stand-in) and this scenario (a dict, see radio.py).
+    Only the radio layer is simulated: joining a network changes the node's
+    real link. `links` defaults to the inventory's lab network (eth0 and
+    lab_gateway); "service" installs NetworkManager.service and leaves it
+    running or stopped; "wedged" sets /run/lab-radio/wedged (a reboot clears it)."""
     h = host(name)
+    allvars = load_inventory()[0]
+    scenario = dict(scenario)
+    scenario.setdefault("links", {allvars["lab_network"]: {"dev": "eth0", "gateway": allvars["lab_gateway"]}})
     tool = _read(os.path.join(ROOT, "lab", "radio", "radio.py"))
     files = {"/usr/local/bin/nmcli": (tool, 0o755), "/usr/local/bin/iw": (tool, 0o755),
+             "/usr/local/sbin/lab-radio": (tool, 0o755),
              RADIO_SCENARIO: (json.dumps(scenario, indent=2).encode() + b"\n", 0o644)}
-    exec_in(h["container"], ["tar", "-x", "-C", "/"], input=_tar(files))
+    unit = "/etc/systemd/system/NetworkManager.service"
+    if "service" in scenario:
+        files[unit] = (_read(os.path.join(ROOT, "lab", "radio", "NetworkManager.service")), 0o644)
+    c = h["container"]
+    if "service" not in scenario:
+        # An earlier scenario's unit: stopped by the tool and scenario it was started with.
+        exec_in(c, ["sh", "-c", "if test -e %s; then systemctl disable --now --quiet NetworkManager.service;"
+                                " rm -f %s /run/lab-radio/running; systemctl daemon-reload; fi" % (unit, unit)])
+    exec_in(c, ["tar", "-x", "-C", "/"], input=_tar(files))
+    exec_in(c, ["mkdir", "-p", "/run/lab-radio"])
+    exec_in(c, ["sh", "-c", "touch /run/lab-radio/wedged" if scenario.get("wedged")
+                else "rm -f /run/lab-radio/wedged"])
+    if "service" in scenario:
+        exec_in(c, ["systemctl", "daemon-reload"])
+        exec_in(c, ["systemctl", "enable", "--quiet", "NetworkManager.service"])
+        if scenario["service"] == "stopped":
+            exec_in(c, ["systemctl", "stop", "NetworkManager.service"])
+            exec_in(c, ["/usr/local/sbin/lab-radio", "stop"])  # also when it was not running
+        else:
+            exec_in(c, ["systemctl", "restart", "NetworkManager.service"])
+    else:
+        exec_in(c, ["/usr/local/sbin/lab-radio", "apply"])
 
 
 def hold(argv):

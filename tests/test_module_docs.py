@@ -12,6 +12,8 @@ MODULES = sorted(p.stem for p in (ROOT / "collections/ansible_collections/imagen
 
 def test_the_modules_are_found():
     assert "hub_check" in MODULES and "node_health" in MODULES
+    for name in ("zmq_reset", "hub_failover", "wifi_restart", "wifi_select", "imagenode_restart", "reboot_guard"):
+        assert name in MODULES
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -26,5 +28,12 @@ def test_ansible_doc_renders(ansible_env, name):
         assert spec.get("type"), "%s: option %s has no type" % (name, option)
         assert spec.get("description"), "%s: option %s has no description" % (name, option)
     assert doc["attributes"]["check_mode"]["support"] in ("full", "partial")
-    assert "status" in entry["return"] and "summary" in entry["return"]
+    returned = entry["return"]
+    assert "summary" in returned and "elapsed" in returned
+    if "imagenode.health.recovery" in doc.get("extends_documentation_fragment", []) or "fixed" in returned:
+        # A recovery action: what it saw, what it did, whether the fault is gone.
+        for key in ("fixed", "needed", "before", "after", "actions"):
+            assert key in returned, "%s: RETURN has no %s" % (name, key)
+    else:
+        assert "status" in returned
     assert entry["examples"].strip()

@@ -11,21 +11,55 @@ rename itself is on the card.
 import json
 import os
 import tempfile
+import time
 
 
-def atomic_write(path, data, mode=0o644):
-    """Replace path with data (bytes or str) atomically; creates the directory."""
+# A temp file older than this is a leftover of a writer killed mid-write.
+STALE_TEMP_SECONDS = 60
+
+
+def remove_stale_temps(path, older_than=STALE_TEMP_SECONDS):
+    """Delete temp files a killed writer of path left behind (a power cut
+    between mkstemp and the rename), so they cannot pile up on a small card.
+    A younger one may belong to a writer at work, and is left alone."""
+    directory = os.path.dirname(os.path.abspath(path))
+    prefix = ".%s." % os.path.basename(path)
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    now = time.time()
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        full = os.path.join(directory, name)
+        try:
+            if now - os.stat(full).st_mtime > older_than:
+                os.unlink(full)
+        except OSError:
+            pass
+
+
+def atomic_write(path, data, mode=0o644, owner=None):
+    """Replace path with data (bytes or str) atomically; creates the directory.
+
+    owner (uid, gid) is given to the temp file before the rename, so the file
+    never appears with the wrong owner, even for an instant. chown clears
+    set-id bits, so the mode is applied after it."""
     if isinstance(data, str):
         data = data.encode("utf-8")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
+    remove_stale_temps(path)
     fd, temp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        if owner is not None:
+            os.chown(temp, owner[0], owner[1])
         os.chmod(temp, mode)
         os.replace(temp, path)
     except BaseException:

@@ -28,6 +28,8 @@ except ImportError as exc:  # psutil is python3-psutil on Debian and Pi OS
 
 START_METHODS = ("systemd", "cron", "screen", "any")
 LAUNCHERS = ("systemd", "cron", "screen", "hand")
+# psutil's names for a process that is alive but does not run.
+FROZEN_STATES = ("stopped", "tracing-stop")
 
 OPTIONS = {
     "pattern": {"type": "str", "default": "imagenode.py"},
@@ -146,7 +148,7 @@ def find_instances(pattern, root="/"):
     me = os.getpid()
     now = time.time()
     instances = []
-    for proc in psutil.process_iter(["pid", "cmdline", "create_time", "ppid"]):
+    for proc in psutil.process_iter(["pid", "cmdline", "create_time", "ppid", "status", "username"]):
         info = proc.info
         cmdline = info.get("cmdline") or []
         script = script_of(cmdline)
@@ -161,6 +163,7 @@ def find_instances(pattern, root="/"):
             "started_iso": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)) if started else None,
             "age": round(now - started, 1) if started else None,
             "launcher": launcher, "launcher_detail": detail, "cgroup": cgroup,
+            "state": info.get("status"), "user": info.get("username"),
         })
     instances.sort(key=lambda item: (item["started"] or 0, item["pid"]))
     return instances
@@ -194,6 +197,13 @@ def run_instance_check(pattern="imagenode.py", start_method="any", duplicate_sta
         status = duplicate_status
         summary = "%d instances: %s; keeper %s" % (count, ", ".join(_describe(i) for i in instances),
                                                    "pid %d" % keeper if keeper else "none under %s" % start_method)
-    return make_result(status, summary, evidence, stopwatch, count=count, duplicates=count > 1,
+    # A stopped process (SIGSTOP, a debugger) is alive to systemd and to a
+    # pid check, and sends nothing: the "running but silent" camera.
+    frozen = [item["pid"] for item in instances if item.get("state") in FROZEN_STATES]
+    if frozen:
+        status = FAIL
+        summary = "frozen (stopped, alive but silent): pid %s; %s" % (
+            ", ".join(str(pid) for pid in frozen), summary)
+    return make_result(status, summary, evidence, stopwatch, count=count, duplicates=count > 1, frozen=frozen,
                        pids=[item["pid"] for item in instances], keeper=keeper,
                        launchers=dict((str(item["pid"]), item["launcher"]) for item in instances))

@@ -18,6 +18,8 @@ description:
   - RV(status) is V(ok) for exactly one instance (V(warn) if it was not started
     by O(start_method)), V(fail) for none, and O(duplicate_status) for more than
     one. RV(keeper) is the oldest instance under O(start_method).
+  - An instance that is stopped (RV(frozen)) makes RV(status) V(fail), since it is
+    alive but silent.
 author:
   - imagenode-health contributors (@imagenode-health)
 extends_documentation_fragment:
@@ -81,6 +83,14 @@ duplicates:
   returned: always
   type: bool
   sample: true
+frozen:
+  description:
+    - Pids of instances that are stopped (SIGSTOP, a debugger), alive to
+      systemd and to a pid check, but sending nothing. Any makes RV(status) V(fail).
+  returned: always
+  type: list
+  elements: int
+  sample: [612]
 pids:
   description: Their pids, oldest first.
   returned: always
