@@ -15,6 +15,7 @@ hub-stop NAME | hub-start NAME.  Tests import it:
     hub_stop(name) / hub_start(name)     stop / start (and wait for) a hub
     hub_log(name) -> str                 the hub's received-message log
     set_radio(name, scenario)            the simulated radio (nmcli, iw) on a node
+                                         (CLI: radio NAME SCENARIO.json)
     hub_answers(ip, port) -> bool        one imagezmq request from the host
     restart(name) -> float               podman restart (a reboot as the node
                                          sees it), wait for systemd; seconds
@@ -583,6 +584,9 @@ def main(argv=None):
     sub.add_parser("status", help="containers, systemd state, hub answers")
     for cmd in ("hub-stop", "hub-start", "restart"):
         sub.add_parser(cmd).add_argument("name")
+    p = sub.add_parser("radio", help="give a node the simulated radio with a scenario (JSON file)")
+    p.add_argument("name")
+    p.add_argument("scenario", help="a JSON file, see lab/radio/radio.py")
     p = sub.add_parser("hold", help="run a command that holds the lab from start to end")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARG...]")
     args = ap.parse_args(argv)
@@ -601,6 +605,9 @@ def main(argv=None):
             hub_stop(args.name)
         elif args.cmd == "hub-start":
             hub_start(args.name)
+        elif args.cmd == "radio":
+            with open(args.scenario) as handle:
+                set_radio(args.name, json.load(handle))
         elif args.cmd == "restart":
             print("%s restarted, systemd running, in %.1f s" % (args.name, restart(args.name)))
     except LabError as exc:

@@ -35,6 +35,6 @@ attributes:
 notes:
   - The module fails only when it cannot run. A fault it could not fix is a
     result (RV(fixed) false), so a playbook can go on to the next step of the ladder.
-  - RV(changed) is true only when something was done.
+  - C(changed) is true only when something was done.
   - Times are measured on the monotonic clock, since a Raspberry Pi has no RTC.
 """

@@ -23,13 +23,25 @@ DEFAULT_KEEP = 200
 DEFAULT_ROTATIONS = 3
 
 
-def boot_id():
-    """The kernel's id of this boot (changes at every reboot), or None."""
+def boot_id(root="/"):
+    """This boot's identity, or None: the kernel's boot_id plus the start
+    time of PID 1 (in clock ticks since the kernel booted).
+
+    On a Pi the second part is the same for the whole boot; it is there for
+    nodes in containers, which share the host's kernel and so its boot_id,
+    but whose PID 1 starts again at every reboot of the container."""
     try:
-        with open("/proc/sys/kernel/random/boot_id") as handle:
-            return handle.read().strip()
+        with open(os.path.join(root, "proc/sys/kernel/random/boot_id")) as handle:
+            kernel = handle.read().strip()
     except (IOError, OSError):
         return None
+    try:
+        with open(os.path.join(root, "proc/1/stat")) as handle:
+            # Field 22 (starttime); the command name in field 2 may hold spaces.
+            init_started = handle.read().rsplit(")", 1)[1].split()[19]
+    except (IOError, OSError, IndexError):
+        return kernel
+    return "%s/%s" % (kernel, init_started)
 
 
 def make_record(action, result, fault=None, node=None, evidence=None):

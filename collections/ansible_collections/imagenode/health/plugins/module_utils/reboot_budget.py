@@ -105,7 +105,7 @@ def backoff_seconds(extra, policy):
     node is never refused for good. Doubled step by step so that a huge
     count cannot build a huge integer."""
     wait = policy["backoff_base"]
-    for _ in range(max(0, extra)):
+    for _step in range(max(0, extra)):
         if wait >= policy["backoff_max"]:
             break
         wait *= 2

@@ -86,8 +86,7 @@ def run_zmq_reset(hubs=None, config=None, node_name=None, timeout=2.0, attempts=
         else:
             result = runner.run(["kill", "-s", hook_signal.replace("SIG", "")] + [str(pid) for pid in pids])
         done.append(text if result.ok else "%s: failed (%s)" % (text, (result.stderr or result.error or "").strip()))
-    second = hub_check(hubs=hubs, config=config, node_name=node_name, timeout=timeout,
-                                          attempts=attempts)
+    second = hub_check(hubs=hubs, config=config, node_name=node_name, timeout=timeout, attempts=attempts)
     after = _hub_view(second)
     done.append("re-tested the hubs with a fresh socket")
     fixed = _primary_ok(second)

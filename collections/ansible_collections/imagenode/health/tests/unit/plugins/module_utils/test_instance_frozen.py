@@ -45,7 +45,12 @@ def wait_until(predicate, timeout=5.0):
 
 def test_stopped_instance_is_frozen_then_ok_after_sigcont(imagenode):
     proc, pattern = imagenode
-    first = wait_until(lambda: (lambda r: r if r["count"] == 1 else None)(run_instance_check(pattern=pattern)))
+
+    def single():
+        result = run_instance_check(pattern=pattern)
+        return result if result["count"] == 1 else None
+
+    first = wait_until(single)
     assert first["status"] == "ok"
     assert first["frozen"] == []
     assert first["pids"] == [proc.pid]

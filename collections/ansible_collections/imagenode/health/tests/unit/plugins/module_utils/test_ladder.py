@@ -85,7 +85,7 @@ def health(**overrides):
 def climb(node, **kwargs):
     """Every step the ladder picks, re-checking the same (unchanged) faults after each."""
     done, taken = [], []
-    for _ in range(len(ladder.LADDER) + 1):
+    for _index in range(len(ladder.LADDER) + 1):
         plan = ladder.next_step(node, done=list(done), **kwargs)
         if plan["next_step"] is None:
             return taken, plan
@@ -209,7 +209,7 @@ def test_primary_ok_is_no_hub_fault():
 # --- the fleet guard ------------------------------------------------------------------------------
 
 def test_fleet_down_hubs_all_of_three():
-    fleet = [hub_result(primary_ok=False) for _ in range(3)]
+    fleet = [hub_result(primary_ok=False) for _index in range(3)]
     assert ladder.fleet_down_hubs(fleet) == [PRIMARY]
 
 
@@ -231,7 +231,7 @@ def test_fleet_down_hubs_threshold_and_missing_results():
 
 
 def test_fleet_down_primary_caps_the_climb_even_with_program_missing():
-    fleet = [hub_result(primary_ok=False) for _ in range(3)] + [hub_result()]
+    fleet = [hub_result(primary_ok=False) for _index in range(3)] + [hub_result()]
     # The host does not answer ping either: without the fleet this would climb to reboot.
     node = health(hub_check=hub_result(primary_ok=False, tcp="no answer from host"),
                   ping_check=ping_result(hub_host="down"), instance_check=instance_result("fail", count=0))
@@ -318,7 +318,7 @@ def test_steps_without_reboot_never_choose_reboot():
     last = ladder.next_step(node, done=["imagenode_restart"], steps=steps)
     assert last["next_step"] is None
     assert "no step left" in last["stop_reason"]
-    taken, _ = climb(health(ping_check=ping_result("gateway")), steps=steps)
+    taken, _plans = climb(health(ping_check=ping_result("gateway")), steps=steps)
     assert taken == ["wifi_restart", "wifi_select"]
 
 

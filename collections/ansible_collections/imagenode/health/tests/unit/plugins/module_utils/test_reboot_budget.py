@@ -85,7 +85,7 @@ def test_decide_wait_grows_with_each_extra_reboot():
 def test_never_a_permanent_stop_after_twenty_reboots(tmp_path):
     path = tmp_path / "budget.json"
     now, allowed = T0, 0
-    for _ in range(20):
+    for _index in range(20):
         result = guard(path, now)
         if not result["allowed"]:
             assert 0 < result["next_allowed_in"] <= 14400
