@@ -190,7 +190,13 @@ def run_wifi_select(ssid=None, margin_db=8, rollback_timeout=30.0, targets=None,
         info = dict(info, backend="airport")
     backend = info.get("backend")
     if backend not in ("networkmanager", "wpa_supplicant", "airport"):
-        raise CheckError("no WiFi backend that can join networks (wifi_info: %s)" % info.get("summary"))
+        # No service to ask (NetworkManager stopped, no radio): a fault this
+        # step cannot fix, so a result for the ladder, not a module failure.
+        view = _view(info)
+        return make_recovery_result(stopwatch, False, False, view, view,
+                                    "no WiFi service that can join networks is running (wifi_info: %s)"
+                                    % info.get("summary"), needed=True, backend=backend, previous=None,
+                                    candidate=None, joined=None, rolled_back=False, back=None, reason=None, took=None)
     iface = interface or info.get("interface") or ("en0" if backend == "airport" else None)
     previous = info.get("ssid") if info.get("connected") else None
     before = _view(info, reach.probe())

@@ -338,3 +338,12 @@ def test_bad_arguments():
         run_wifi_select(rollback_timeout=0, runner=FakeRadio())
     with pytest.raises(CheckError):
         run_wifi_select(hubs=["tcp://a:1"], config="/x.yaml", runner=FakeRadio())
+
+
+def test_no_running_wifi_service_is_a_result_not_a_failure():
+    # NetworkManager stopped: the ladder must be told "not fixed" and go on.
+    radio = FakeRadio(nm_running=False)
+    result = run_wifi_select(runner=radio, targets=["10.0.0.1"])
+    assert result["needed"] is True and result["fixed"] is False and result["changed"] is False
+    assert "no WiFi service" in result["summary"]
+    assert not [call for call in radio.calls if call[:3] == ["nmcli", "connection", "up"]]

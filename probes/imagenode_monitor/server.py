@@ -1,0 +1,378 @@
+# Copyright (c) 2026 imagenode-health contributors
+# Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+"""The monitor's loop: a CURVE ROUTER for heartbeats, its own ZAP handler
+(in the same thread, so every refused key is counted), the socket monitor
+(handshake failures), an HTTP thread for /metrics and /state.json, the state
+file and the live table.
+
+Every message is handled under a guard: input never ends the loop."""
+
+import glob
+import json
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+
+try:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+except ImportError:  # pragma: no cover - Python < 3.7
+    from http.server import BaseHTTPRequestHandler, HTTPServer as ThreadingHTTPServer
+
+import zmq
+import zmq.auth
+from zmq.utils.monitor import parse_monitor_message
+
+from imagenode_health_core import heartbeat as hb
+
+from .fleet import Fleet, metrics_text, table_text
+
+ZAP_ENDPOINT = "inproc://zeromq.zap.01"
+SERVER_KEY = "monitor.key_secret"
+# The socket's own limit: a frame above it closes the connection inside
+# libzmq (it cannot be counted per message). Frames between MAX_BYTES and
+# this are received and counted as "oversized".
+SOCKET_MAXMSGSIZE = 2 * hb.MAX_BYTES
+HWM = 100000
+BATCH = 2000
+SAVE_EVERY = 1.0
+KEYS_RELOAD_EVERY = 2.0
+
+
+def load_client_keys(clients_dir):
+    """{z85 public key (bytes): name} for every DIR/clients/*.key."""
+    keys = {}
+    for path in sorted(glob.glob(os.path.join(clients_dir, "*.key"))):
+        try:
+            public, _ = zmq.auth.load_certificate(path)
+        except (IOError, OSError, ValueError):
+            continue
+        if public:
+            keys[public] = os.path.splitext(os.path.basename(path))[0]
+    return keys
+
+
+def create_keys(directory, name, authorize=False):
+    """A CURVE certificate pair DIR/NAME.key and DIR/NAME.key_secret (0600).
+    authorize also puts the public key in DIR/clients/ (the monitor's allow list)."""
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o700)
+    old = os.umask(0o077)
+    try:
+        public, secret = zmq.auth.create_certificates(directory, name)
+    finally:
+        os.umask(old)
+    os.chmod(secret, 0o600)
+    os.chmod(public, 0o644)
+    result = {"public": public, "secret": secret}
+    if authorize:
+        clients = os.path.join(directory, "clients")
+        if not os.path.isdir(clients):
+            os.makedirs(clients, 0o755)
+        target = os.path.join(clients, os.path.basename(public))
+        shutil.copyfile(public, target)
+        os.chmod(target, 0o644)
+        result["authorized"] = target
+    return result
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "imagenode-monitor"
+    monitor = None  # set on a subclass per server
+
+    def log_message(self, fmt, *args):  # quiet: a scrape every 15 s is not news
+        pass
+
+    def _send(self, code, ctype, body):
+        data = body.encode("utf-8")
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        try:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._send(200, "text/plain; version=0.0.4; charset=utf-8", metrics_text(self.monitor.snapshot(full=False)))
+            elif path == "/state.json":
+                self._send(200, "application/json", json.dumps(self.monitor.snapshot(full=True), sort_keys=True))
+            elif path in ("/", "/healthz"):
+                self._send(200, "text/plain; charset=utf-8", "imagenode-monitor ok\n")
+            else:
+                self._send(404, "text/plain; charset=utf-8", "not found\n")
+        except Exception as exc:  # a scrape must never take the monitor down
+            try:
+                self._send(500, "text/plain; charset=utf-8", "error: %s\n" % exc)
+            except Exception:
+                pass
+
+
+class Monitor(object):
+    """One monitor: call start() then loop() (or run())."""
+
+    def __init__(self, bind="tcp://*:5556", keys_dir="/etc/imagenode-health/keys",
+                 state_path="/var/lib/imagenode-monitor/state.json", silent_after=3,
+                 metrics_port=9108, metrics_bind="127.0.0.1", live=False, curve=True,
+                 max_nodes=100000, out=None):
+        self.bind = bind
+        self.keys_dir = keys_dir
+        self.state_path = state_path
+        self.curve = curve
+        self.live = live
+        self.metrics_port = metrics_port
+        self.metrics_bind = metrics_bind
+        self.fleet = Fleet(silent_after=silent_after, max_nodes=max_nodes)
+        self.lock = threading.Lock()
+        self.running = False
+        self.out = out or sys.stdout
+        self.clients = {}
+        self.clients_stamp = None
+        self.ctx = None
+        self.router = self.zap = self.events = None
+        self.httpd = None
+        self.http_thread = None
+
+    # --- set up ----------------------------------------------------------
+    def start(self):
+        if self.state_path:
+            self.fleet.load(self.state_path)
+        self.ctx = zmq.Context()
+        router = self.ctx.socket(zmq.ROUTER)
+        router.setsockopt(zmq.LINGER, 0)
+        router.setsockopt(zmq.MAXMSGSIZE, SOCKET_MAXMSGSIZE)
+        router.setsockopt(zmq.RCVHWM, HWM)
+        router.setsockopt(zmq.SNDHWM, HWM)
+        if self.curve:
+            secret_file = os.path.join(self.keys_dir, SERVER_KEY)
+            public, secret = zmq.auth.load_certificate(secret_file)
+            if not secret:
+                raise ValueError("%s holds no secret key" % secret_file)
+            self._reload_clients(force=True)
+            self.zap = self.ctx.socket(zmq.REP)
+            self.zap.setsockopt(zmq.LINGER, 0)
+            self.zap.bind(ZAP_ENDPOINT)
+            router.curve_secretkey = secret
+            router.curve_publickey = public
+            router.curve_server = True
+            router.zap_domain = b"imagenode-health"
+        self.events = router.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                                                | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                                                | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+        router.bind(self.bind)
+        self.router = router
+        if self.metrics_port is not None:
+            handler = type("Handler", (_Handler,), {"monitor": self})
+            self.httpd = ThreadingHTTPServer((self.metrics_bind, self.metrics_port), handler)
+            self.httpd.daemon_threads = True
+            self.http_thread = threading.Thread(target=self.httpd.serve_forever, name="imagenode-monitor-http")
+            self.http_thread.daemon = True
+            self.http_thread.start()
+        self.running = True
+        return self
+
+    def endpoint(self):
+        return self.router.getsockopt(zmq.LAST_ENDPOINT).decode()
+
+    def http_port(self):
+        return self.httpd.server_address[1] if self.httpd else None
+
+    def snapshot(self, full=True):
+        with self.lock:
+            return self.fleet.snapshot(full=full)
+
+    # --- ZAP: our own handler, so refused keys are counted -----------------
+    def _reload_clients(self, force=False):
+        clients_dir = os.path.join(self.keys_dir, "clients")
+        try:
+            stamp = tuple(sorted((p, os.stat(p).st_mtime) for p in glob.glob(os.path.join(clients_dir, "*.key"))))
+        except OSError:
+            stamp = None
+        if force or stamp != self.clients_stamp:
+            self.clients = load_client_keys(clients_dir)
+            self.clients_stamp = stamp
+
+    def _handle_zap(self):
+        for _ in range(BATCH):
+            try:
+                request = self.zap.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                version, request_id, _domain, address, _identity, mechanism = request[:6]
+                credentials = request[6:]
+                name = None
+                if mechanism == b"CURVE" and len(credentials) == 1 and len(credentials[0]) == 32:
+                    name = self.clients.get(zmq.utils.z85.encode(credentials[0]))
+                if name is not None:
+                    reply = [version, request_id, b"200", b"OK", name.encode("utf-8"), b""]
+                else:
+                    with self.lock:
+                        self.fleet.drop("unauthenticated", "refused key from %s" % address.decode("ascii", "replace"))
+                    reply = [version, request_id, b"400", b"unknown key", b"", b""]
+            except Exception:
+                reply = [b"1.0", request[1] if len(request) > 1 else b"", b"500", b"internal", b"", b""]
+            self.zap.send_multipart(reply)
+
+    def _handle_events(self):
+        for _ in range(BATCH):
+            try:
+                frames = self.events.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                event = parse_monitor_message(frames)
+            except Exception:
+                continue
+            # FAILED_AUTH follows a ZAP refusal, which is already counted
+            if event["event"] in (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):
+                with self.lock:
+                    self.fleet.drop("handshake", "handshake failed from %s" % event.get("endpoint", b"?"))
+
+    # --- heartbeats --------------------------------------------------------
+    def _classify(self, frames):
+        """(heartbeat, None) or (None, reason)."""
+        if len(frames) != 2:
+            return None, "frames"
+        if frames[0] != hb.MAGIC:
+            return None, "magic"
+        if len(frames[1]) > hb.MAX_BYTES:
+            return None, "oversized"
+        try:
+            return hb.decode(frames), None
+        except hb.HeartbeatError as exc:
+            return None, ("json" if str(exc).startswith("not UTF-8 JSON") else "schema")
+        except RecursionError:  # deeply nested JSON
+            return None, "json"
+
+    def _handle_router(self):
+        router = self.router
+        fleet = self.fleet
+        clock = time.time
+        mono = time.monotonic
+        acks = []
+        with self.lock:
+            for _ in range(BATCH):
+                try:
+                    frames = router.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                try:
+                    beat, reason = self._classify(frames[1:])
+                    if reason is not None:
+                        fleet.drop(reason)
+                        continue
+                    if fleet.ingest(beat, clock(), mono()) is None:
+                        continue
+                    acks.append((frames[0], beat["seq"]))
+                except Exception as exc:  # the guard: count it, keep going
+                    fleet.drop("internal", repr(exc))
+        for identity, seq in acks:
+            try:
+                router.send_multipart([identity, hb.ACK, str(seq).encode("ascii")], zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass
+
+    # --- periodic ----------------------------------------------------------
+    def save(self):
+        if not self.state_path:
+            return
+        with self.lock:
+            snap = self.fleet.snapshot()
+            self.fleet.dirty = False
+        from imagenode_health_core import atomic_file
+        atomic_file.atomic_write_json(self.state_path, snap)
+
+    def _draw(self):
+        snap = self.snapshot(full=False)
+        try:
+            rows = shutil.get_terminal_size((100, 40)).lines - 3
+        except Exception:
+            rows = 40
+        text = table_text(snap, colour=True, max_rows=max(5, rows))
+        self.out.write("\x1b[H\x1b[2J" + time.strftime("imagenode-monitor  %Y-%m-%d %H:%M:%S  ") + self.bind + "\n" + text)
+        self.out.flush()
+
+    def loop(self, until=None):
+        poller = zmq.Poller()
+        poller.register(self.router, zmq.POLLIN)
+        poller.register(self.events, zmq.POLLIN)
+        if self.zap is not None:
+            poller.register(self.zap, zmq.POLLIN)
+        next_save = time.monotonic() + SAVE_EVERY
+        next_keys = time.monotonic() + KEYS_RELOAD_EVERY
+        next_draw = time.monotonic()
+        while self.running and (until is None or not until()):
+            try:
+                ready = dict(poller.poll(100))
+            except zmq.ZMQError as exc:
+                if exc.errno == getattr(zmq, "EINTR", 4):
+                    continue
+                raise
+            except KeyboardInterrupt:
+                break
+            if self.zap is not None and self.zap in ready:
+                self._handle_zap()
+            if self.events in ready:
+                self._handle_events()
+            if self.router in ready:
+                self._handle_router()
+            now = time.monotonic()
+            if now >= next_save:
+                next_save = now + SAVE_EVERY
+                if self.fleet.dirty:
+                    try:
+                        self.save()
+                    except Exception as exc:
+                        with self.lock:
+                            self.fleet.monitor_events.append({"time": time.time(), "event": "save_failed", "detail": str(exc)[:200]})
+            if self.zap is not None and now >= next_keys:
+                next_keys = now + KEYS_RELOAD_EVERY
+                self._reload_clients()
+            if self.live and now >= next_draw:
+                next_draw = now + 1.0
+                self._draw()
+
+    def stop(self):
+        self.running = False
+
+    def close(self):
+        """Persist and release everything (call after loop() returns)."""
+        try:
+            self.save()
+        finally:
+            if self.httpd is not None:
+                self.httpd.shutdown()
+                self.httpd.server_close()
+            if self.router is not None:
+                try:
+                    self.router.disable_monitor()
+                except zmq.ZMQError:
+                    pass
+            for sock in (self.events, self.router, self.zap):
+                if sock is not None:
+                    sock.close(0)
+            if self.ctx is not None:
+                self.ctx.term()
+
+    def run(self):
+        def stop(_signum, _frame):
+            self.running = False
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, lambda *_: self._reload_clients(force=True))
+        self.start()
+        sys.stderr.write("imagenode-monitor: heartbeats on %s, http on %s:%s, %d client keys, %d nodes from %s\n"
+                         % (self.endpoint(), self.metrics_bind, self.http_port(), len(self.clients),
+                            len(self.fleet.nodes), self.state_path))
+        sys.stderr.flush()
+        try:
+            self.loop()
+        finally:
+            self.close()
+        return 0
