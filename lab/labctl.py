@@ -419,7 +419,9 @@ def start_host(h, tag, add_hosts, net):
          # NET_ADMIN: firewall-rule fault injection (nft/iptables) inside.
          # NET_RAW: podman 4 drops it, and Debian's ping carries the file
          # capability cap_net_raw, so without it ping fails even for root.
-         "--cap-add", "NET_ADMIN", "--cap-add", "NET_RAW",
+         # SYS_PTRACE: root on a Pi may read every process's sockets and
+         # fds (psutil's connections); podman's root may not without it.
+         "--cap-add", "NET_ADMIN", "--cap-add", "NET_RAW", "--cap-add", "SYS_PTRACE",
          tag, "/sbin/init"])
     state = wait_running(h["container"])
     if h["role"] == "hub":

@@ -4,7 +4,6 @@
 
 DOCUMENTATION = r"""
 name: heartbeat
-plugin_type: inventory
 short_description: Nodes grouped by the heartbeat monitor's view of their health
 version_added: 0.1.0
 description:
@@ -94,15 +93,15 @@ notes:
 EXAMPLES = r"""
 # fleet.heartbeat.yml: the nodes as the monitor on the hub sees them
 plugin: imagenode.health.heartbeat
-url: http://imagehub.local:8750/state.json
+url: http://imagehub.local:9108/state.json
 timeout: 3
-
+---
 # monitor.heartbeat.yml: the monitor's state file on this machine, groups named
 # hb_healthy, hb_silent, ...
 plugin: imagenode.health.heartbeat
 path: /var/lib/imagenode-monitor/state.json
 group_prefix: hb_
-
+---
 # With constructed options: a group per overall status reported by the node
 plugin: imagenode.health.heartbeat
 path: /var/lib/imagenode-monitor/state.json

@@ -235,20 +235,33 @@ def _resolve(host, port):
     return addresses
 
 
+def _established(conns, targets, port):
+    return any(conn.status == psutil.CONN_ESTABLISHED and conn.raddr and conn.raddr.port == port
+               and conn.raddr.ip in targets for conn in conns)
+
+
 def _connected(process, targets, port):
-    """Whether process or one of its children has an established connection to targets:port."""
+    """Whether process or one of its children has an established connection to targets:port.
+
+    Where this process may not see the program's sockets (root without
+    CAP_SYS_PTRACE, as in a container), the node's own connection table is
+    the evidence instead: a connection from this node to the new hub."""
+    denied = False
     for proc in [process] + process.children(recursive=True):
         try:
             lister = getattr(proc, "net_connections", None) or proc.connections
-            for conn in lister(kind="tcp"):
-                if (conn.status == psutil.CONN_ESTABLISHED and conn.raddr
-                        and conn.raddr.port == port and conn.raddr.ip in targets):
-                    return True
+            if _established(lister(kind="tcp"), targets, port):
+                return True
         except psutil.NoSuchProcess:
             if proc is process:
                 raise
         except psutil.AccessDenied:
-            continue
+            denied = True
+    if denied:
+        try:
+            return _established(psutil.net_connections(kind="tcp"), targets, port)
+        except psutil.AccessDenied:
+            return False
     return False
 
 

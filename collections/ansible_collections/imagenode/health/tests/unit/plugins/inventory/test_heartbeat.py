@@ -308,4 +308,3 @@ def test_timeout_is_honoured(tmp_path):
         assert time.monotonic() - start < 5
     finally:
         sock.close()
-
