@@ -21,7 +21,7 @@ help:
 	@echo "make demo   - set up, start the lab fleet, run the audit on it"
 	@echo "make test   - set up and run every test (pytest, sanity, lint, molecule)"
 	@echo "make lab-up / make lab-down / make lab-status - the lab fleet by hand"
-	@echo "make bench  - time the fleet audit against ansible ping on the lab (bench/results.md)"
+	@echo "make bench  - probe footprint vs monit/node_exporter, monitor ingest, fleet audit vs ping (bench/results.md)"
 
 ## ---- setup -------------------------------------------------------------
 deps: host venv

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # libfuse2: fusepy (ctypes) needs it for the slow-FUSE latency test.
-PACKAGES=(podman runc debootstrap uidmap fuse3 libfuse2 e2fsprogs)
+# chromium: the audit report test opens the HTML report in a headless browser.
+PACKAGES=(podman runc debootstrap uidmap fuse3 libfuse2 e2fsprogs chromium)
 CONF=/etc/containers/containers.conf
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -7,7 +7,8 @@ import pytest
 
 from conftest import ROOT, run, venv_tool
 
-MODULES = sorted(p.stem for p in (ROOT / "collections/ansible_collections/imagenode/health/plugins/modules").glob("*.py"))
+MODULE_DIR = ROOT / "collections/ansible_collections/imagenode/health/plugins/modules"
+MODULES = sorted(p.stem for p in MODULE_DIR.glob("*.py"))
 
 
 def test_the_modules_are_found():
@@ -34,6 +35,9 @@ def test_ansible_doc_renders(ansible_env, name):
         # A recovery action: what it saw, what it did, whether the fault is gone.
         for key in ("fixed", "needed", "before", "after", "actions"):
             assert key in returned, "%s: RETURN has no %s" % (name, key)
+    elif "  - imagenode.health.files\n" in (MODULE_DIR / (name + ".py")).read_text():
+        # Sets a host up (keys, files): what it did and why.
+        assert "action" in returned and "reason" in returned, name
     else:
         assert "status" in returned
     assert entry["examples"].strip()

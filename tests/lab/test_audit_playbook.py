@@ -39,7 +39,10 @@ def lab():
 def audit():
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                PATH="%s:%s" % (os.path.join(ROOT, ".venv", "bin"), os.environ["PATH"]))
-    return subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "playbooks/audit.yml"],
+    # No camera program runs on a fresh lab node, so every node fails
+    # instance_check; this test reads the table, not the exit status.
+    return subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "playbooks/audit.yml",
+                           "-e", "audit_fail_on=never"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 

@@ -59,3 +59,25 @@ def test_load_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         load(str(tmp_path / "missing.yaml"))
     assert load(str(tmp_path / "missing.yaml"), missing_ok=True)["interval"] == 10
+
+
+def test_validate_command_prints_the_resolved_config_or_names_the_bad_key(tmp_path):
+    """What the probe role's template validation runs: exit 0 and the resolved
+    config, or exit 2 naming the key (the role then keeps the old file)."""
+    import json
+    import subprocess
+    import sys
+
+    from .conftest import PROBES
+    path = tmp_path / "probe.yaml"
+    path.write_text("node: n1\ninterval: 5\n")
+    cli = [sys.executable, PROBES + "/bin/imagenode-probe", "--config", str(path), "validate"]
+    good = subprocess.run(cli, capture_output=True, text=True, timeout=60)
+    assert good.returncode == 0, good.stderr
+    resolved = json.loads(good.stdout)
+    assert resolved["node"] == "n1" and resolved["interval"] == 5 and resolved["grace"] == 60
+    path.write_text("node: n1\nintervall: 5\n")
+    bad = subprocess.run(cli, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "intervall" in bad.stderr and bad.stdout == ""
+    missing = subprocess.run(cli[:3] + [str(tmp_path / "none.yaml"), "validate"], capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "cannot read" in missing.stderr

@@ -23,7 +23,7 @@ MAX_EVENT_BYTES = 2048
 MAX_MONITOR_EVENTS = 50
 # Why a message was dropped: every one of these is a label of dropped_total.
 DROP_REASONS = ("frames", "magic", "oversized", "json", "schema", "unauthenticated",
-                "handshake", "too_many_nodes", "internal")
+                "handshake", "name_mismatch", "too_many_nodes", "internal")
 STATE_VERSION = 1
 LAG_SAMPLES = 20000
 

@@ -1,6 +1,6 @@
 # Copyright (c) 2026 imagenode-health contributors
 # SPDX-License-Identifier: BSD-2-Clause
-"""imagenode-probe run | check | status"""
+"""imagenode-probe run | check | status | validate"""
 
 import argparse
 import json
@@ -75,6 +75,14 @@ def cmd_status(config, args):
     return 0
 
 
+def cmd_validate(config, args):
+    """The configuration as the probe resolves it (defaults filled in); exit 2 when
+    it is unusable. The probe role validates its template with this before
+    replacing the file, so a bad setting never reaches a running probe."""
+    print(json.dumps(config, indent=1, sort_keys=True))
+    return 0
+
+
 def cmd_run(config, args):
     from .daemon import Probe
     Probe(config).run()
@@ -93,6 +101,7 @@ def build_parser():
     check = sub.add_parser("check", parents=[common], help="one cycle; no action unless --act")
     check.add_argument("--act", action="store_true", help="take the ladder's next step (grace still applies)")
     check.add_argument("--json", action="store_true")
+    sub.add_parser("validate", parents=[common], help="check the configuration file and print it resolved")
     status = sub.add_parser("status", parents=[common], help="the probe's state and the last events")
     status.add_argument("--json", action="store_true")
     return parser
@@ -107,8 +116,9 @@ def main(argv=None):
     _setup_logging(args.verbose)
     try:
         # check and status work without a config file (defaults); run needs one.
-        config = load(args.config, missing_ok=args.command != "run")
+        config = load(args.config, missing_ok=args.command not in ("run", "validate"))
     except ConfigError as exc:
         print("imagenode-probe: %s" % exc, file=sys.stderr)
         return 2
-    return {"run": cmd_run, "check": cmd_check, "status": cmd_status}[args.command](config, args)
+    commands = {"run": cmd_run, "check": cmd_check, "status": cmd_status, "validate": cmd_validate}
+    return commands[args.command](config, args)

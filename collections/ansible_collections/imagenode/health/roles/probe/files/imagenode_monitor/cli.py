@@ -26,6 +26,9 @@ def _parser():
                      help="HTTP port for /metrics and /state.json, 0 for any free port, -1 for none (default %(default)s)")
     run.add_argument("--metrics-bind", default="127.0.0.1", help="HTTP bind address (default %(default)s)")
     run.add_argument("--max-nodes", type=int, default=100000, help="refuse new node names beyond this (default %(default)s)")
+    run.add_argument("--names", choices=("key", "any"), default="key",
+                     help="key: a heartbeat must name the node its key file (clients/NODE.key) is named after; "
+                          "any: a key may report any node (default %(default)s)")
     run.add_argument("--live", action="store_true", help="redraw a table of the fleet every second")
     run.add_argument("--cpu", type=int, default=None, help="pin the monitor to this CPU")
     status = sub.add_parser("status", help="print the fleet from the state file or a running monitor")
@@ -77,7 +80,8 @@ def main(argv=None):
         monitor = Monitor(bind=args.bind, keys_dir=args.keys, state_path=args.state,
                           silent_after=args.silent_after,
                           metrics_port=None if args.metrics < 0 else args.metrics,
-                          metrics_bind=args.metrics_bind, live=args.live, max_nodes=args.max_nodes)
+                          metrics_bind=args.metrics_bind, live=args.live, max_nodes=args.max_nodes,
+                          names=args.names)
         return monitor.run()
     if args.command == "status":
         return _status(args)

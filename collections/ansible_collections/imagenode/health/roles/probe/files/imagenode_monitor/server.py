@@ -26,6 +26,7 @@ import zmq
 import zmq.auth
 from zmq.utils.monitor import parse_monitor_message
 
+from imagenode_health_core import atomic_file, curve_keys
 from imagenode_health_core import heartbeat as hb
 
 from .fleet import Fleet, metrics_text, table_text
@@ -39,7 +40,13 @@ SOCKET_MAXMSGSIZE = 2 * hb.MAX_BYTES
 HWM = 100000
 BATCH = 2000
 SAVE_EVERY = 1.0
+# Saving the state takes time in proportion to the fleet: the pause between
+# saves grows so that saving never takes more than 1/SAVE_SHARE of the loop.
+SAVE_SHARE = 20
 KEYS_RELOAD_EVERY = 2.0
+# Pending connections the kernel holds for the ROUTER: after a monitor
+# restart a whole fleet reconnects at once (libzmq's default is 100).
+BACKLOG = 4096
 
 
 def load_client_keys(clients_dir):
@@ -47,7 +54,7 @@ def load_client_keys(clients_dir):
     keys = {}
     for path in sorted(glob.glob(os.path.join(clients_dir, "*.key"))):
         try:
-            public, _ = zmq.auth.load_certificate(path)
+            public, _unused = zmq.auth.load_certificate(path)
         except (IOError, OSError, ValueError):
             continue
         if public:
@@ -56,25 +63,16 @@ def load_client_keys(clients_dir):
 
 
 def create_keys(directory, name, authorize=False):
-    """A CURVE certificate pair DIR/NAME.key and DIR/NAME.key_secret (0600).
-    authorize also puts the public key in DIR/clients/ (the monitor's allow list)."""
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o700)
-    old = os.umask(0o077)
-    try:
-        public, secret = zmq.auth.create_certificates(directory, name)
-    finally:
-        os.umask(old)
-    os.chmod(secret, 0o600)
-    os.chmod(public, 0o644)
-    result = {"public": public, "secret": secret}
+    """A CURVE pair DIR/NAME.key and DIR/NAME.key_secret (0600), kept when it exists
+    (the same code as the curve_keypair module). authorize also puts the public
+    key in DIR/clients/NAME.key: the monitor's allow list, where the file's
+    name is the node the key may speak for."""
+    made = curve_keys.ensure_keypair(directory, name)
+    result = {"public": made["public_file"], "secret": made["secret_file"], "public_key": made["public_key"],
+              "action": made["action"]}
     if authorize:
-        clients = os.path.join(directory, "clients")
-        if not os.path.isdir(clients):
-            os.makedirs(clients, 0o755)
-        target = os.path.join(clients, os.path.basename(public))
-        shutil.copyfile(public, target)
-        os.chmod(target, 0o644)
+        target = os.path.join(directory, "clients", name + curve_keys.PUBLIC_SUFFIX)
+        atomic_file.atomic_write(target, curve_keys.certificate_text(name, made["public_key"]), mode=0o644)
         result["authorized"] = target
     return result
 
@@ -118,8 +116,12 @@ class Monitor(object):
     def __init__(self, bind="tcp://*:5556", keys_dir="/etc/imagenode-health/keys",
                  state_path="/var/lib/imagenode-monitor/state.json", silent_after=3,
                  metrics_port=9108, metrics_bind="127.0.0.1", live=False, curve=True,
-                 max_nodes=100000, out=None):
+                 max_nodes=100000, out=None, names="key"):
         self.bind = bind
+        # "key": a heartbeat must name the node its key was issued to (the
+        # key file's name in clients/), so one stolen node key cannot speak
+        # for the fleet. "any": a key may report any node name.
+        self.names = names
         self.keys_dir = keys_dir
         self.state_path = state_path
         self.curve = curve
@@ -144,6 +146,7 @@ class Monitor(object):
         self.ctx = zmq.Context()
         router = self.ctx.socket(zmq.ROUTER)
         router.setsockopt(zmq.LINGER, 0)
+        router.setsockopt(zmq.BACKLOG, BACKLOG)
         router.setsockopt(zmq.MAXMSGSIZE, SOCKET_MAXMSGSIZE)
         router.setsockopt(zmq.RCVHWM, HWM)
         router.setsockopt(zmq.SNDHWM, HWM)
@@ -188,8 +191,12 @@ class Monitor(object):
     # --- ZAP: our own handler, so refused keys are counted -----------------
     def _reload_clients(self, force=False):
         clients_dir = os.path.join(self.keys_dir, "clients")
+        # The directory's own times change when a key is added, removed or
+        # replaced (the probe role writes by rename), so a big allow list is
+        # not listed and stat'ed every 2 s. A key edited in place: SIGHUP.
         try:
-            stamp = tuple(sorted((p, os.stat(p).st_mtime) for p in glob.glob(os.path.join(clients_dir, "*.key"))))
+            info = os.stat(clients_dir)
+            stamp = (info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
         except OSError:
             stamp = None
         if force or stamp != self.clients_stamp:
@@ -197,7 +204,7 @@ class Monitor(object):
             self.clients_stamp = stamp
 
     def _handle_zap(self):
-        for _ in range(BATCH):
+        for _count in range(BATCH):
             try:
                 request = self.zap.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
@@ -219,7 +226,7 @@ class Monitor(object):
             self.zap.send_multipart(reply)
 
     def _handle_events(self):
-        for _ in range(BATCH):
+        for _count in range(BATCH):
             try:
                 frames = self.events.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
@@ -256,19 +263,26 @@ class Monitor(object):
         mono = time.monotonic
         acks = []
         with self.lock:
-            for _ in range(BATCH):
+            bound = self.curve and self.names == "key"
+            for _count in range(BATCH):
                 try:
-                    frames = router.recv_multipart(zmq.NOBLOCK)
+                    frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
                 except zmq.Again:
                     break
                 try:
-                    beat, reason = self._classify(frames[1:])
+                    beat, reason = self._classify([frame.bytes for frame in frames[1:]])
                     if reason is not None:
                         fleet.drop(reason)
                         continue
+                    if bound:
+                        # the ZAP handler's reply named the key: libzmq hands it back per message
+                        owner = frames[1].get("User-Id")
+                        if owner != beat["node"]:
+                            fleet.drop("name_mismatch", "key %s sent a heartbeat as %s" % (owner, beat["node"]))
+                            continue
                     if fleet.ingest(beat, clock(), mono()) is None:
                         continue
-                    acks.append((frames[0], beat["seq"]))
+                    acks.append((frames[0].bytes, beat["seq"]))
                 except Exception as exc:  # the guard: count it, keep going
                     fleet.drop("internal", repr(exc))
         for identity, seq in acks:
@@ -284,8 +298,7 @@ class Monitor(object):
         with self.lock:
             snap = self.fleet.snapshot()
             self.fleet.dirty = False
-        from imagenode_health_core import atomic_file
-        atomic_file.atomic_write_json(self.state_path, snap)
+        atomic_file.atomic_write_json(self.state_path, snap, compact=True)
 
     def _draw(self):
         snap = self.snapshot(full=False)
@@ -327,6 +340,7 @@ class Monitor(object):
                 if self.fleet.dirty:
                     try:
                         self.save()
+                        next_save = now + max(SAVE_EVERY, SAVE_SHARE * (time.monotonic() - now))
                     except Exception as exc:
                         with self.lock:
                             self.fleet.monitor_events.append({"time": time.time(), "event": "save_failed", "detail": str(exc)[:200]})
