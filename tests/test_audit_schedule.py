@@ -44,7 +44,7 @@ def test_the_service_runs_the_audit_once():
     assert service["WorkingDirectory"] == INSTALLED
 
 
-@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="no systemd-analyze")
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze (Debian package systemd) is not installed here, so the units cannot be verified")
 def test_systemd_accepts_the_units(tmp_path):
     # The units as installed from this checkout (its own venv, a user that exists here).
     for name in ("imagenode-audit.service", "imagenode-audit.timer"):
