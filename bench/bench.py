@@ -17,7 +17,15 @@ unmeasured warm-up of each, so both see the same machine load. Both hubs are
 up: a healthy fleet (a dead hub costs hub_check's timeout by design, which is
 measured separately below as "hub2 stopped"). Then one audit of node1 with the
 JSON callback splits the time into node_health's own elapsed (per check) and
-Ansible's overhead. Writes bench/results.md; target: audit <= 1.5x ping.
+Ansible's overhead. Target: audit <= 1.5x ping.
+4. Fault to healthy (bench_faults.py, on a lab of 2 hubs and 2 nodes of its
+   own): each lab fault on a node with the probe and, at the same moment, on
+   one with imagenode's systemd unit alone.
+
+Writes bench/results.md: the machine and the date, one summary table of
+every comparison, then each part's section. A part that cannot run is
+reported as not measured, and the others are kept. BENCH_ONLY="faults audit"
+(probe, monitor, audit, faults) runs only some parts (for trying one out).
 """
 import datetime
 import json
@@ -32,6 +40,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "lab"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import labctl  # noqa: E402
+# bench_monitor calls zmq.auth.load_certificate but imports only zmq; the submodule used to come
+# with imagenode_monitor.server, which no longer imports it: load it here.
+import zmq.auth  # noqa: E402,F401  pylint: disable=unused-import
+import bench_faults  # noqa: E402
 import bench_monitor  # noqa: E402
 import bench_probe  # noqa: E402
 
@@ -83,8 +95,8 @@ def profile():
             "checks": dict((n, max(v)) for n, v in sorted(checks.items(), key=lambda kv: -max(kv[1])))}
 
 
-def audit_section():
-    """The audit vs ping measurement on the lab; markdown lines."""
+def audit_measure():
+    """The audit vs ping measurement on the lab (the lab is down at the end); a dict."""
     with labctl.lab_session():
         labctl.up()
         try:
@@ -99,11 +111,21 @@ def audit_section():
             dead_hub = timed(AUDIT)[0]
         finally:
             labctl.down()
-    mp, ma = statistics.median(ping), statistics.median(audit)
-    ratio = ma / mp
+    return {"ping": ping, "audit": audit, "profile": prof, "dead_hub": dead_hub,
+            "ping_median": statistics.median(ping), "audit_median": statistics.median(audit),
+            "ratio": statistics.median(audit) / statistics.median(ping)}
+
+
+AUDIT_TITLE = "## Fleet audit vs ansible ping (7 lab nodes)"
+
+
+def audit_markdown(a):
+    """Markdown lines for the audit section."""
+    ping, audit, prof, ratio = a["ping"], a["audit"], a["profile"], a["ratio"]
+    mp, ma = a["ping_median"], a["audit_median"]
     verdict = "within" if ratio <= TARGET else "OVER"
     return [
-        "## Fleet audit vs ansible ping (7 lab nodes)",
+        AUDIT_TITLE,
         "",
         "Both hubs up; %d runs of each, interleaved, after one warm-up of each." % RUNS,
         "",
@@ -121,38 +143,124 @@ def audit_section():
         "Slowest checks (max over nodes, s): %s." % ", ".join("%s %.2f" % kv for kv in prof["checks"].items()),
         "",
         "With hub2 stopped, one audit took %.2f s: hub_check waits out its timeout (2 s x 2 attempts by "
-        "default; `audit_hub_timeout`/`audit_hub_attempts` tune it)." % dead_hub,
+        "default; `audit_hub_timeout`/`audit_hub_attempts` tune it)." % a["dead_hub"],
         "",
     ]
 
 
+def first_line(exc):
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else repr(exc)
+
+
+def attempt(key, what, fn):
+    """(result, None, s) or (None, why, s): one part that cannot run keeps the others."""
+    t0 = time.monotonic()
+    only = os.environ.get("BENCH_ONLY", "").split()
+    if only and key not in only:
+        return None, "skipped (BENCH_ONLY=%s)" % " ".join(only), 0.0
+    try:
+        result = fn()
+    except (SystemExit, Exception) as exc:  # pylint: disable=broad-except
+        print("bench: %s not measured: %s" % (what, exc), file=sys.stderr, flush=True)
+        return None, first_line(exc), time.monotonic() - t0
+    print("bench: %s measured in %.0f s" % (what, time.monotonic() - t0), file=sys.stderr, flush=True)
+    return result, None, time.monotonic() - t0
+
+
+def ratio_text(a, b, fmt="%.2f"):
+    return fmt % (a / b) if b else "-"
+
+
+def summary_table(probe, monitor, audit, faults, why):
+    """The one table: every comparison of the run, as ratios where the machine's speed decides."""
+    rows = ["| what | imagenode-health | compared with | ratio / result |", "|---|---|---|---|"]
+    if audit:
+        rows.append("| fleet audit, 7 lab nodes: `playbooks/audit.yml` vs `ansible nodes -m ping` (median s) "
+                    "| %.2f | ping %.2f | **%.2f** (target <= %.1f) |" % (
+                        audit["audit_median"], audit["ping_median"], audit["ratio"], TARGET))
+    else:
+        rows.append("| fleet audit vs `ansible -m ping` | not measured | | %s |" % why["audit"])
+    if probe:
+        p, m, n = probe["probe"], probe["monit"], probe["node_exporter"]
+        rows.append("| probe RSS, steady (MiB) | %.1f | node_exporter %.1f; monit %.1f | **%s** x node_exporter; "
+                    "%s x monit |" % (p["rss_steady_mib"], n["rss_steady_mib"], m["rss_steady_mib"],
+                                      ratio_text(p["rss_steady_mib"], n["rss_steady_mib"]),
+                                      ratio_text(p["rss_steady_mib"], m["rss_steady_mib"])))
+        rows.append("| probe CPU per cycle (ms, children included) | %.1f | node_exporter %.1f per scrape; "
+                    "monit %.1f per cycle | **%s** x node_exporter; %s x monit |" % (
+                        p["cpu_ms_per_cycle"], n["cpu_ms_per_cycle"], m["cpu_ms_per_cycle"],
+                        ratio_text(p["cpu_ms_per_cycle"], n["cpu_ms_per_cycle"]),
+                        ratio_text(p["cpu_ms_per_cycle"], m["cpu_ms_per_cycle"])))
+    else:
+        rows.append("| probe RSS and CPU vs node_exporter and monit | not measured | | %s |" % why["probe"])
+    if faults:
+        for label, with_probe, plain in bench_faults.summary(faults):
+            if with_probe[0].isdigit() and plain[0].isdigit():
+                result = "%s x the unit alone" % ratio_text(float(with_probe), float(plain))
+            elif with_probe[0].isdigit():
+                result = "only the probe recovers"
+            elif plain[0].isdigit():
+                result = "only the unit alone recovers"
+            else:
+                result = "neither recovers"
+            rows.append("| %s | %s | imagenode's systemd unit alone: %s | %s |" % (label, with_probe, plain, result))
+    else:
+        rows.append("| lab faults, probe vs systemd unit alone | not measured | | %s |" % why["faults"])
+    if monitor:
+        for r in monitor["runs"]:
+            rows.append("| monitor ingest, %d CURVE nodes at 1 heartbeat/s: ACKed/s, lag p99 | %.0f ACKed/s, "
+                        "p99 %s ms | %.0f sent/s | %.2f%% ACKed |" % (
+                            r["nodes"], r["acked_per_s"], bench_monitor.fmt_ms(r["p99"]), r["sent_per_s"],
+                            100 * r["acked_fraction"]))
+    else:
+        rows.append("| monitor ingest | not measured | | %s |" % why["monitor"])
+    return rows
+
+
 def main():
     m = machine()
+    started = time.monotonic()
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    probe = bench_probe.markdown(bench_probe.measure())
-    print(probe, flush=True)
-    monitor = bench_monitor.markdown(bench_monitor.measure(bench_monitor.node_counts([])))
-    print(monitor, flush=True)
-    try:
-        audit = audit_section()
-    except (SystemExit, Exception) as exc:  # the other sections are measured: keep them
-        audit = ["## Fleet audit vs ansible ping (7 lab nodes)", "", "Not measured in this run: %s" % (
-            str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)), ""]
+    why, took = {}, {}
+    # Probe and monitor first, before the lab is up, so its containers do not load the machine.
+    probe, why["probe"], took["probe"] = attempt("probe", "probe footprint", bench_probe.measure)
+    monitor, why["monitor"], took["monitor"] = attempt(
+        "monitor", "monitor ingest", lambda: bench_monitor.measure(bench_monitor.node_counts([])))
+    audit, why["audit"], took["audit"] = attempt("audit", "fleet audit vs ping", audit_measure)
+    faults, why["faults"], took["faults"] = attempt("faults", "faults in the lab", bench_faults.measure)
+    total = time.monotonic() - started
+    detail = [
+        bench_probe.markdown(probe) if probe else "## Probe footprint\n\nNot measured in this run: %s\n" % why["probe"],
+        bench_monitor.markdown(monitor) if monitor else
+        "## Monitor ingest\n\nNot measured in this run: %s\n" % why["monitor"],
+        "\n".join(audit_markdown(audit) if audit else [AUDIT_TITLE, "", "Not measured in this run: %s" % why["audit"], ""]),
+        bench_faults.markdown(faults) if faults else
+        "## Fault to healthy: probe vs imagenode's own systemd unit (lab)\n\nNot measured in this run: %s\n" % why["faults"],
+    ]
     lines = [
         "# Benchmarks",
         "",
-        "Written by `make bench` (bench/bench.py) on %s." % stamp,
+        "Written by `make bench` (bench/bench.py) on %s; the run took %.0f min (probe %.0f s, monitor %.0f s, "
+        "audit %.0f s, faults %.0f s)." % (stamp, total / 60, took["probe"], took["monitor"], took["audit"],
+                                            took["faults"]),
         "",
         "Machine: %(nproc)d CPUs (nproc), %(cpu)s, %(memory)s memory, kernel %(kernel)s, Python %(python)s." % m,
-        "Each section compares side by side in one run (ratios), since this machine is noisy; each runs alone "
-        "too: `.venv/bin/python bench/bench_probe.py`, `.venv/bin/python bench/bench_monitor.py [N ...]`.",
+        "Every comparison runs side by side in one run, as ratios where this (noisy) machine's speed would "
+        "otherwise decide; each part runs alone too: `.venv/bin/python bench/bench_probe.py`, "
+        "`.venv/bin/python bench/bench_monitor.py [N ...]`, and in a lab hold "
+        "`.venv/bin/python bench/bench_faults.py`.",
         "",
-        probe,
-        monitor,
-    ] + audit
+        "## Summary",
+        "",
+    ] + summary_table(probe, monitor, audit, faults, why) + [
+        "",
+        "The sections below have the method and every run.",
+        "",
+    ] + detail
     with open(os.path.join(ROOT, "bench", "results.md"), "w") as f:
         f.write("\n".join(lines))
-    print("\n".join(audit))
+    print("\n".join(lines))
     return 0
 
 

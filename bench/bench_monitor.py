@@ -35,6 +35,7 @@ import urllib.request
 
 import psutil
 import zmq
+import zmq.auth  # load_certificate: a submodule `import zmq` alone does not load
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROBES = os.path.join(ROOT, "probes")

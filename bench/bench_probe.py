@@ -20,9 +20,18 @@ CPU (user+system, waited-for children included) per cycle: the probe's
 cycles are counted exactly from its state file, node_exporter's are our
 scrapes, monit's are window / INTERVAL (it keeps no counter).
 
-Usage: bench_probe.py   (env BENCH_PROBE_WINDOW seconds, default 60; BENCH_PROBE_INTERVAL, default 2).
+The probe runs as the probe role installs it: the role's bundle (bundle.py's
+file list: imagenode_probe, the shared core, bin/imagenode-probe) copied
+into the temporary directory and byte-compiled, as /opt/imagenode-health is
+after the service's first start. Run from the repo instead (BENCH_PROBE_FROM=repo)
+under PYTHONDONTWRITEBYTECODE, every start compiles all of its modules from
+source, and the compiler's memory stays in the steady RSS (about 1.5 MiB).
+
+Usage: bench_probe.py   (env BENCH_PROBE_WINDOW seconds, default 60; BENCH_PROBE_INTERVAL, default 2;
+BENCH_PROBE_FROM bundle (default) or repo).
 Prints a markdown section; bench.py puts it in bench/results.md.
 """
+import compileall
 import json
 import multiprocessing
 import os
@@ -49,6 +58,8 @@ NODE = "benchnode"
 PACKAGES = ("monit", "prometheus-node-exporter")
 MONIT, NODE_EXPORTER = "/usr/bin/monit", "/usr/bin/prometheus-node-exporter"
 STANDIN = os.path.join(ROOT, "tests", "standin", "imagenode.py")
+PROBE_FROM = os.environ.get("BENCH_PROBE_FROM", "bundle")
+BUNDLE_DIR = os.path.join(ROOT, "collections", "ansible_collections", "imagenode", "health", "roles", "probe", "files")
 
 
 def free_port():
@@ -151,6 +162,30 @@ def setup(work):
     return env
 
 
+def install_probe(work):
+    """The probe as the role installs it (bundle.py's members) under work/opt, byte-compiled;
+    returns the bin/imagenode-probe to run. BENCH_PROBE_FROM=repo: the repo's own."""
+    if PROBE_FROM == "repo":
+        return os.path.join(PROBES, "bin", "imagenode-probe")
+    if PROBE_FROM != "bundle":
+        raise SystemExit("bench_probe: BENCH_PROBE_FROM must be bundle or repo, not %r" % PROBE_FROM)
+    sys.path.insert(0, BUNDLE_DIR)
+    try:
+        import bundle
+    finally:
+        sys.path.remove(BUNDLE_DIR)
+    opt = os.path.join(work, "opt")
+    for name, path, mode in bundle.members("imagenode_probe"):
+        target = os.path.join(opt, name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(path, target)
+        os.chmod(target, mode)
+    for package in ("imagenode_probe", "imagenode_health_core"):
+        if not compileall.compile_dir(os.path.join(opt, package), quiet=1):
+            raise SystemExit("bench_probe: cannot byte-compile %s" % package)
+    return os.path.join(opt, "bin", "imagenode-probe")
+
+
 def start_all(work, env):
     """The hub, camera, monitor, then the three measured programs; {name: Popen}."""
     py = sys.executable
@@ -166,8 +201,8 @@ def start_all(work, env):
                                          "--state", os.path.join(work, "monitor-state.json"),
                                          "--metrics", str(env["mon_http"])], stdout=log, stderr=log)
     time.sleep(1.0)
-    procs["probe"] = subprocess.Popen([py, os.path.join(PROBES, "bin", "imagenode-probe"), "--config",
-                                       env["probe_yaml"], "run"], stdout=log, stderr=log)
+    procs["probe"] = subprocess.Popen([py, install_probe(work), "--config", env["probe_yaml"], "run"],
+                                      stdout=log, stderr=log)
     procs["monit"] = subprocess.Popen([MONIT, "-I", "-c", env["monitrc"]], stdout=log, stderr=log)
     procs["node_exporter"] = subprocess.Popen([NODE_EXPORTER, "--web.listen-address=127.0.0.1:%d" % env["nx_port"],
                                                "--collector.textfile.directory=%s" % env["prom_dir"]],
@@ -300,13 +335,14 @@ def markdown(r):
         "## Probe footprint (probe vs monit vs node_exporter, same window)",
         "",
         "All three in the foreground with temporary configs, side by side for %.0f s; cycle every %.0f s. "
-        "Probe: `imagenode-probe run`, every node_health check (expensive ones every 6th cycle), a real "
+        "Probe: `imagenode-probe run` (%s), every node_health check (expensive ones every 6th cycle), a real "
         "imagezmq ImageHub and the stand-in camera on loopback, heartbeats to a monitor on loopback "
         "(%s ACKed). monit (%s): `set daemon %.0f`, process, hub TCP port, root filesystem, system. "
         "node_exporter (%s): default collectors + the probe's textfile (%s), scraped once per cycle by the bench. "
         "CPU = user + system including waited-for children; probe cycles counted from its state file "
         "(%d), monit's = window / interval, node_exporter's = scrapes (%d)." % (
-            r["wall_s"], INTERVAL, r["probe_state"].get("heartbeats_sent"), r["versions"]["monit"], INTERVAL,
+            r["wall_s"], INTERVAL, "installed from the role's bundle, byte-compiled" if PROBE_FROM == "bundle"
+            else "from the repo", r["probe_state"].get("heartbeats_sent"), r["versions"]["monit"], INTERVAL,
             r["versions"]["node_exporter"], "exported" if r["textfile_exported"] else "NOT seen in the scrape",
             p["cycles"], n["cycles"]),
         "",

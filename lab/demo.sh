@@ -1,5 +1,10 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on the built-in lab fleet, narrated a line a step.
+# Deploy the probe to a fleet of nine containers (hub1, hub2, node1..node7),
+# audit it, break it for real in six ways, watch the probes heal what they can,
+# run recover.yml for what needs Ansible, audit again. Every wait polls real
+# state (the heartbeat monitor, the nodes) with a timeout. Playbook output goes
+# to reports/demo/*.log; the screen shows what each step found.
 # The lab is taken down at the end unless KEEP_LAB=1 (then `make lab-down`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,32 +13,185 @@ cd "$(dirname "$0")/.."
 if [ -z "${IMAGENODE_LAB_HELD_BY:-}" ]; then
     exec .venv/bin/python lab/labctl.py hold -- bash "$0" "$@"
 fi
-export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
+export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg" ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
+LOGDIR="$PWD/reports/demo"
+mkdir -p "$LOGDIR"
+LABCTL=(python lab/labctl.py)
+WATCH=(python lab/demo/watch.py)
+MONITOR_BIN=/opt/imagenode-health/bin/imagenode-monitor
+CAMERA_DIR=/home/pi/imagenode/imagenode
+
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+
+# Step timings: `step NAME` ends the previous step and starts this one.
+DEMO_T0=$(date +%s)
+STEP_NAME="" STEP_T=0 TIMES=()
+step() {
+    local now; now=$(date +%s)
+    if [ -n "$STEP_NAME" ]; then TIMES+=("$(printf '%4d s  %s' $((now - STEP_T)) "$STEP_NAME")"); fi
+    STEP_NAME="$1" STEP_T=$now
+}
+
+# ansible-playbook into reports/demo/NAME.log; on the screen only the
+# messages of the tasks named in SHOW (|-separated), errors and the recap.
+play() {
+    local name="$1"; shift
+    local log="$LOGDIR/$name.log" rc=0
+    ansible-playbook "$@" >"$log" 2>&1 || rc=$?
+    awk -v show="${SHOW:-}" '
+        BEGIN { n = split(show, want, "|") }
+        /^TASK \[/ { keep = 0; for (i = 1; i <= n; i++) if (want[i] != "" && index($0, "[" want[i] "]")) keep = 1; next }
+        /^PLAY RECAP/ { recap = 1; print "    PLAY RECAP"; next }
+        recap && NF { sub(/ +skipped=.*/, ""); print "    " $0; next }
+        /^(fatal|\[ERROR\])/ && errors++ < 4 { print "    " substr($0, 1, 220); next }
+        keep && /^    msg: \|-?$/ { block = 1; next }
+        keep && /^    msg: / { sub(/^    msg: /, ""); print "    " $0; next }
+        keep && block && /^        / { print "    " substr($0, 9); next }
+        { block = 0 }' "$log"
+    note "(full output: ${log#"$PWD"/})"
+    return "$rc"
+}
+
+monitor_view() {
+    podman exec "$(node_container hub1)" "$MONITOR_BIN" status | sed 's/^/    /'
+}
+node_container() { python -c 'import sys; sys.path.insert(0, "lab"); import labctl; print(labctl.host(sys.argv[1])["container"])' "$1"; }
+on() { local n="$1"; shift; podman exec "$(node_container "$n")" "$@"; }
+# The camera program's pid on a node (the oldest if several), waiting up to 15 s for one.
+camera_pid() {
+    local pid="" i
+    for i in $(seq 30); do
+        pid=$(on "$1" pgrep -o -f "python3 -u .*imagenode.py" || true)
+        [ -n "$pid" ] && break
+        sleep 0.5
+    done
+    [ -n "$pid" ] || { echo "no camera program runs on $1" >&2; return 1; }
+    echo "$pid"
+}
 
 cleanup() {
+    local rc=$?
+    step "(end)"
     if [ "${KEEP_LAB:-0}" = 1 ]; then
         say "The lab keeps running (KEEP_LAB=1): try 'ansible-playbook playbooks/audit.yml', then 'make lab-down'."
     else
         say "Taking the lab down (KEEP_LAB=1 keeps it running)"
-        python lab/labctl.py down
+        "${LABCTL[@]}" down || true
+        left=$(podman ps -a --format '{{.Names}}' | grep -c '^inlab-' || true)
+        note "lab containers left: $left"
     fi
+    say "Timings (whole demo $(( $(date +%s) - DEMO_T0 )) s; setup by 'make deps' not included)"
+    printf '    %s\n' "${TIMES[@]}"
+    printf '%s\n' "${TIMES[@]}" > "$LOGDIR/timings.txt"
+    exit "$rc"
 }
 trap cleanup EXIT
 
-say "Starting the lab fleet: hub1 and hub2 (real imagezmq.ImageHub), node1 ... node7 (systemd as PID 1)"
-python lab/labctl.py up
+# ---------------------------------------------------------------------------
+step "lab image"
+say "The lab image: built once (debootstrap, about a minute), then reused while lab/image/* is unchanged"
+"${LABCTL[@]}" image | sed 's/^/    /'
 
-say "Starting the stand-in camera program on every node: systemd on node1-3, cron on node4-5, screen on node6-7 (role imagenode.health.start_method)"
-ansible-playbook lab/playbooks/cameras.yml
+step "lab up"
+say "Starting the lab fleet: hub1 and hub2 (real imagezmq hubs), node1 ... node7 (systemd as PID 1), on podman network 10.89.42.0/24"
+"${LABCTL[@]}" up | sed 's/^/    /'
 
-say "Auditing the healthy fleet: node_health runs every check on each node in one round trip"
-ansible-playbook playbooks/audit.yml
+step "stand-in camera program"
+say "Putting the lab's stand-in for imagenode.py on every node (a Pi would already have imagenode)"
+SHOW="" play standin lab/playbooks/demo_standin.yml
 
-say "Stopping hub2's hub program, as if its imagehub had died"
-python lab/labctl.py hub-stop hub2
+step "deploy.yml"
+say "Deploying with playbooks/deploy.yml: imagenode-monitor on hub1, then each node's start method (systemd on node1-3, cron on node4-5, screen on node6-7) and its probe (every 3 s in the lab)"
+SHOW="" play deploy playbooks/deploy.yml
 
-say "Auditing again: every node still reaches hub1, which imagenode uses (H1), and reports hub2 DOWN"
-ansible-playbook playbooks/audit.yml
+step "probes reporting"
+say "Waiting for every probe's heartbeat to reach the monitor on hub1, all healthy"
+if ! "${WATCH[@]}" until node1,node2,node3,node4,node5,node6,node7=healthy --timeout 90; then
+    say "STOP: the probes' heartbeats do not all reach the monitor; what node1's probe and hub1's monitor say:"
+    on node1 /opt/imagenode-health/bin/imagenode-probe status 2>&1 | head -8 | sed 's/^/    /' || true
+    on node1 journalctl -u imagenode-probe.service --no-pager -o cat -n 5 | sed 's/^/    probe:   /' || true
+    on node1 sh -c 'grep -A4 "^monitors" /etc/imagenode-health/probe.yaml' | sed 's/^/    /' || true
+    on hub1 journalctl -u imagenode-monitor.service --no-pager -o cat -n 5 | sed 's/^/    monitor: /' || true
+    on hub1 ls /etc/imagenode-health/keys/clients | tr '\n' ' ' | sed 's/^/    monitor allow list: /'; echo
+    exit 1
+fi
+monitor_view
 
-say "Read the table: hub:warn (the primary answers, the alternate does not); wifi and pwr unknown (a container has no radio and no Pi power sensors); inst ok (exactly one camera program, started by the node's method); lat ok while it learns the node's baseline"
+step "audit (healthy)"
+say "Auditing the fleet: playbooks/audit.yml runs every check on each node in one round trip"
+SHOW="Print the fleet table|Print the report's summary and where it is" play audit-1 playbooks/audit.yml \
+    || note "NOT all green: the audit found a node failing (the table above says which)"
+note "wifi and pwr are unknown: a container has no radio and no Pi power sensors; lat learns each node's baseline"
+
+# ---------------------------------------------------------------------------
+step "fault 1: hub1 stopped"
+FAULTS_T=$(date +%s)
+say "FAULT: stopping hub1's hub program (its container and the monitor keep running); every node sends to hub1 (H1)"
+"${LABCTL[@]}" hub-stop hub1
+note "imagenode gives up on a silent hub and exits, its start method starts it again, and again; each probe should move its node to hub2 (hub_failover)"
+"${WATCH[@]}" until node1,node2,node3,node4,node5,node6,node7=healed --timeout 120 \
+    || note "NOT every node failed over within 120 s (see above)"
+step "hub1 back"
+say "hub1's hub program is repaired (started again); the nodes stay on hub2 (failback is opt-in: recover.yml -e recover_failback=true)"
+"${LABCTL[@]}" hub-start hub1
+
+# ---------------------------------------------------------------------------
+step "faults 2-7 injected"
+# node4's camera runs under cron, whose keep-alive starts a missing camera on
+# every minute: kill it well before one, so it is the probe that restarts it.
+sec=$((10#$(date +%S)))
+if [ "$sec" -gt 42 ]; then
+    note "waiting $((62 - sec)) s for a new minute: cron's every-minute keep-alive must not be the one that restarts node4's camera"
+    sleep $((62 - sec))
+fi
+say "FAULTS: six more at once, each done for real on its node"
+"${LABCTL[@]}" radio node1 lab/demo/radio-weak.json
+note "node1 (systemd): WiFi joined to 'Barn' at -78 dBm while the known 'House' is at -52 dBm (only the radio is simulated)"
+on node2 kill -STOP "$(camera_pid node2)" || note "FAILED to inject this fault"
+note "node2 (systemd): camera program frozen with SIGSTOP (alive to systemd, sending nothing)"
+on node4 kill -9 "$(camera_pid node4)" || note "FAILED to inject this fault"
+note "node4 (cron):    camera program killed with kill -9"
+on node6 runuser -u pi -- sh -c "cd $CAMERA_DIR && setsid nohup python3 -u imagenode.py >/dev/null 2>&1 </dev/null &"
+note "node6 (screen):  a second camera program started by hand (a duplicate instance)"
+# A read-only root (a failing SD card) is not injected: remounting a lab
+# node's root read-only is refused (EBUSY) while the camera program holds
+# its log open for writing, and on a read-only root Ansible's podman
+# connection cannot make its temporary directory (the node is unreachable).
+on node5 kill -STOP "$(camera_pid node5)" || note "FAILED to inject this fault"
+note "node5 (cron):    camera program frozen with SIGSTOP"
+on node7 systemctl stop imagenode-probe.service
+on node7 kill -STOP "$(camera_pid node7)" || note "FAILED to inject this fault"
+note "node7 (screen):  its probe stopped (as if someone stopped it and forgot), and its camera frozen: nothing on node7 can heal it"
+
+step "probes healing"
+say "Watching the monitor's live view while the probes heal what they can (node7 is not expected to heal itself)"
+"${WATCH[@]}" until node1,node2,node4,node5,node6=healed node7=silent --timeout 150 \
+    || note "NOT everything reached the expected state within 150 s (see above)"
+say "The monitor's view now: imagenode-monitor status on hub1"
+monitor_view
+
+# ---------------------------------------------------------------------------
+step "recover.yml node7"
+say "node7's probe is not running, so Ansible does the work: ansible-playbook playbooks/recover.yml -l node7"
+REC_T0=$(date +%s)
+SHOW="Print what was wrong, what fixed it and how long it took" play recover-node7 playbooks/recover.yml -l node7 \
+    || note "recover.yml exited non-zero"
+REC_T1=$(date +%s)
+step "node7's probe back"
+say "Starting node7's probe again, so the monitor sees node7 once more"
+ansible node7 -m ansible.builtin.systemd_service -a "name=imagenode-probe.service state=started" >"$LOGDIR/node7-probe-start.log" 2>&1 \
+    && note "node7: imagenode-probe.service started" || note "node7: could not start the probe (reports/demo/node7-probe-start.log)"
+"${WATCH[@]}" until node7=healthy --timeout 90 || note "node7 not healthy in the monitor within 90 s"
+
+# ---------------------------------------------------------------------------
+step "final audit"
+say "The final audit: every node, every check, and the HTML report"
+AUDIT_RC=0
+SHOW="Print the fleet table|Print the report's summary and where it is" play audit-2 playbooks/audit.yml || AUDIT_RC=$?
+
+step "summary"
+say "Who did what since the first fault (each node's event log)"
+"${WATCH[@]}" events --since "$FAULTS_T" --playbook node7 --from "$REC_T0" --to "$REC_T1"
+say "The report: $PWD/reports/latest.html (and latest.json; timestamped copies beside them)"
+exit "$AUDIT_RC"

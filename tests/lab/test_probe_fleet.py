@@ -8,9 +8,16 @@ of the camera program under cron.
 The lab inventory runs the probe every 3 s with a 20 s grace (a Pi's
 defaults are 10 s and 60 s); the monitor calls a node silent after 3 missed
 intervals.
+
+Every fault below is real (kill -9, SIGSTOP, a paused container, an nftables
+drop of the monitor's port, a stopped hub program, foreign CURVE keys and
+malformed frames sent from a node over the lab network). The tests share
+one deployed fleet and run in file order; the hub1 failover is last because
+it moves every node to hub2.
 """
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -36,6 +43,11 @@ BIN = os.path.join(ROOT, ".venv", "bin")
 ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
            PATH="%s:%s" % (BIN, os.environ["PATH"]))
 CAMERA = "python3 -u .*imagenode.py"
+KEYS = "/etc/imagenode-health/keys"
+MONITOR_ZMQ = "tcp://%s:5556" % labctl.host("hub1")["ip"]
+PROBE = "/opt/imagenode-health/bin/imagenode-probe"
+with open(os.path.join(ROOT, "tests", "lab", "monitor_client.py"), encoding="utf-8") as _f:
+    CLIENT = _f.read()
 TIMES = {}
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
@@ -159,3 +171,174 @@ def test_camera_killed_under_cron_is_restarted_by_the_probe_before_cron(fleet):
              and (node_entry(name).get("last_action") or {}).get("action") == "imagenode_restart", 30,
              what="the monitor to show node4 healthy after its restart")
     assert len(camera_pids(name)) == 1
+
+
+def dropped():
+    return monitor_state()["monitor"]["dropped"]
+
+
+def client(name, *args, timeout=300):
+    """tests/lab/monitor_client.py run inside a node with its python3-zmq; its JSON line."""
+    proc = labctl.exec_in(name, ["python3", "-", *args], input=CLIENT, timeout=timeout)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_unknown_key_and_false_name_are_refused_and_counted(fleet):
+    before = dropped()
+    # a CURVE key no one authorized: the ZAP handler refuses it, no ACK ever comes
+    rogue = client("node6", "rogue", "node6", MONITOR_ZMQ, "%s/monitor-hub1.key" % KEYS)
+    assert rogue["reply"] is None
+    # node6's own, authorized key sending as node1: dropped as name_mismatch, no ACK
+    false = client("node6", "as", "node1", MONITOR_ZMQ, "%s/monitor-hub1.key" % KEYS, "%s/node6.key_secret" % KEYS)
+    assert false["reply"] is None
+    after = wait_for(lambda: (lambda d: d if d["unauthenticated"] > before["unauthenticated"]
+                              and d["name_mismatch"] > before["name_mismatch"] else None)(dropped()),
+                     10, what="both refusals counted")
+    assert after["name_mismatch"] == before["name_mismatch"] + 1
+    # neither reached node1's record (its seq is the probe's, not the fake one)
+    assert node_entry("node1")["seq"] < 10 ** 9
+    # node6's own heartbeats, same key, still go through: the refusal was the name, not the key
+    received = node_entry("node6")["received"]
+    wait_for(lambda: node_entry("node6")["received"] > received, 15, what="node6's next heartbeat")
+    assert node_entry("node6")["state"] == "healthy"
+
+
+def test_100000_malformed_frames_are_counted_and_the_monitor_keeps_serving(fleet):
+    before = dropped()
+    received = node_entry("node6")["received"]
+    flood = client("node6", "flood", "100000", MONITOR_ZMQ, "%s/monitor-hub1.key" % KEYS,
+                   "%s/node6.key_secret" % KEYS)
+    assert sum(flood["sent"].values()) == 100000
+    kinds = list(flood["sent"])
+
+    def counted():
+        now = dropped()
+        return now if sum(now[k] - before[k] for k in now) >= 100000 else None
+    try:
+        after = wait_for(counted, 60, what="all 100,000 malformed messages counted")
+    finally:
+        print("\nflood: sent %s, counted %s" % (flood, dict((k, v - before.get(k, 0)) for k, v in dropped().items())))
+    assert dict((k, after[k] - before[k]) for k in after if after[k] != before[k]) == flood["sent"]
+    # still serving: HTTP answers, and node6's real heartbeats are still ACKed and stored
+    with urllib.request.urlopen(MONITOR + "/healthz", timeout=5) as response:
+        assert response.status == 200
+    wait_for(lambda: node_entry("node6")["received"] >= received + 3, 30, what="node6's next heartbeats")
+    assert sh("hub1", "systemctl", "show", "-p", "NRestarts", "imagenode-monitor.service").stdout.strip() == \
+        "NRestarts=0"
+
+
+def probe_pid(name):
+    return int(sh(name, "systemctl", "show", "-p", "MainPID", "--value", "imagenode-probe.service").stdout)
+
+
+def test_probe_killed_while_writing_state_always_leaves_readable_state(fleet):
+    name = "node1"
+    rng = random.Random(7)
+    for _round in range(5):
+        pid = wait_for(lambda: probe_pid(name), 30, what="a running probe")
+        # at a random point of its 3 s cycle: sometimes in the middle of writing state.json
+        time.sleep(rng.uniform(0.0, 3.0))
+        sh(name, "kill", "-9", str(pid))
+        text = sh(name, "cat", "/var/lib/imagenode-health/state.json").stdout
+        state = json.loads(text)
+        assert state["node"] == name and isinstance(state["next_seq"], int)
+        # and the event log the playbooks share with it (a killed writer may leave a temp file
+        # beside them, never a torn file; the next writer removes stale temps)
+        assert isinstance(events(name), list)
+        wait_for(lambda: probe_pid(name) not in (0, pid), 30, what="systemd to restart the probe")
+    assert sh(name, PROBE, "status").returncode == 0
+    # the restarted probe carries on the sequence: the monitor saw no seq go backwards
+    wait_for(lambda: node_entry(name).get("state") == "healthy", 60, what="node1 healthy again")
+    assert node_entry(name)["out_of_order"] == 0
+
+
+def test_stopped_probe_is_replaced_by_the_systemd_watchdog(fleet):
+    name = "node1"
+    pid = probe_pid(name)
+    restarts = int(sh(name, "systemctl", "show", "-p", "NRestarts", "--value", "imagenode-probe.service").stdout)
+    sh(name, "kill", "-STOP", str(pid))  # running, but alive no more: only WATCHDOG=1 tells the difference
+    stopped = time.monotonic()
+    wait_for(lambda: probe_pid(name) not in (0, pid), 75, step=1, what="the watchdog to replace the stopped probe")
+    TIMES["sigstop_to_new_probe"] = round(time.monotonic() - stopped, 1)
+    assert int(sh(name, "systemctl", "show", "-p", "NRestarts", "--value",
+                  "imagenode-probe.service").stdout) == restarts + 1
+    journal = sh(name, "journalctl", "-u", "imagenode-probe.service", "--no-pager", "-n", "50").stdout
+    assert "Watchdog timeout" in journal, journal[-2000:]
+    wait_for(lambda: node_entry(name).get("state") == "healthy", 60, what="node1 healthy again")
+
+
+def heartbeat_inventory():
+    out = subprocess.run([os.path.join(BIN, "ansible-inventory"), "-i", "inventory/lab.heartbeat.yml", "--list"],
+                         cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return json.loads(out.stdout)
+
+
+def test_paused_node_is_silent_for_monitor_and_inventory_and_comes_back(fleet):
+    name = "node6"
+    container = labctl.host(name)["container"]
+    subprocess.run(["podman", "pause", container], check=True, capture_output=True)
+    try:
+        paused = time.monotonic()
+        # silent after 3 missed 3 s intervals
+        wait_for(lambda: node_entry(name).get("state") == "silent", 30, what="node6 silent")
+        TIMES["pause_to_silent"] = round(time.monotonic() - paused, 1)
+        groups = heartbeat_inventory()
+        assert name in groups["silent"]["hosts"]
+        assert "node4" in groups["healthy"]["hosts"] and "node4" not in groups["silent"]["hosts"]
+    finally:
+        subprocess.run(["podman", "unpause", container], check=True, capture_output=True)
+    wait_for(lambda: node_entry(name).get("state") == "healthy", 60, what="node6 back")
+    assert name in heartbeat_inventory()["healthy"]["hosts"]
+    assert node_entry(name)["out_of_order"] == 0
+
+
+def test_cut_link_queues_heartbeats_and_sends_them_in_order_on_reconnect(fleet):
+    name = "node4"
+    table = "probe_test_cut"
+    before = node_entry(name)
+    # a real cut: the node's packets to the monitor's port are dropped
+    sh(name, "nft", "add", "table", "inet", table)
+    sh(name, "nft", "add", "chain", "inet", table, "out", "{ type filter hook output priority 0 ; }")
+    sh(name, "nft", "add", "rule", "inet", table, "out", "ip", "daddr", labctl.host("hub1")["ip"],
+       "tcp", "dport", "5556", "drop")
+    try:
+        wait_for(lambda: node_entry(name).get("state") == "silent", 40, what="node4 silent behind the cut")
+        queued = wait_for(lambda: json.loads(sh(name, "cat", "/var/lib/imagenode-health/state.json").stdout)
+                          ["queue_length"] >= 4, 40, what="heartbeats queued on disk")
+        assert queued
+    finally:
+        sh(name, "nft", "delete", "table", "inet", table)
+    back = wait_for(lambda: (lambda e: e if e.get("state") == "healthy" and e.get("queued") == 0 else None)(
+        node_entry(name)), 90, what="node4 back with its queue sent")
+    # every heartbeat of the cut arrived, none out of order, none twice
+    assert back["out_of_order"] == before["out_of_order"]
+    assert back["received"] - before["received"] == back["seq"] - before["seq"]
+    assert back["duplicates"] == before["duplicates"]
+
+
+def hubs_of(name):
+    import yaml
+    config = yaml.safe_load(sh(name, "cat", "/home/pi/imagenode.yaml").stdout)
+    return [config["hub_address"][k] for k in sorted(config["hub_address"])]
+
+
+def test_hub1_stopped_nodes_move_to_hub2_without_a_playbook(fleet):
+    assert all(hubs_of(n)[0] == "tcp://hub1:5555" for n in NODES)
+    labctl.hub_stop("hub1")
+    stopped = time.monotonic()
+    try:
+        for name in NODES:
+            wait_for(lambda: hubs_of(name)[0] == "tcp://hub2:5555", 150, step=2,
+                     what="%s's probe to put hub2 first in its imagenode.yaml" % name)
+            TIMES["hub1_stop_to_failover_" + name] = round(time.monotonic() - stopped, 1)
+        # the cameras stream to hub2 now, one instance each, and the probes say why
+        wait_for(lambda: all(n in labctl.hub_log("hub2") for n in NODES), 60, what="every camera at hub2")
+        for name in NODES:
+            assert len(camera_pids(name)) == 1, name
+            record = wait_for(lambda: [e for e in events(name) if e.get("action") == "hub_failover"], 30,
+                              what="%s's hub_failover record" % name)
+            assert record[-1]["result"] in ("fixed", "changed"), record[-1]
+            wait_for(lambda: node_entry(name).get("state") == "healthy", 60, what="%s healthy on hub2" % name)
+    finally:
+        labctl.hub_start("hub1")

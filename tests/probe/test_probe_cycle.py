@@ -142,6 +142,24 @@ def test_grace_no_restart_of_a_young_program(make_config):
     assert first["plan"]["next_step"] == "imagenode_restart"
 
 
+def test_hub_failover_not_held_forever_by_a_camera_that_restarts_itself(make_config):
+    """imagenode exits when its hub stops answering and its start method starts it again, so the
+    camera is always young while hub1 is down. The young-program guard must not hold the failover
+    for good: once the hub fault has lasted the grace, the probe fails over."""
+    steps = FakeSteps()
+    clock = FakeClock()
+    probe = Probe(make_config(grace=20, debounce=1), health=FakeHealth(lambda: checks_hub_fault(age=4.0)),
+                  steps=steps.functions(), clock=clock, boot_id="b")
+    clock.now += 30  # past the probe's own grace
+    holds = []
+    for _ in range(8):
+        holds.append(probe.run_cycle(send=False)["hold"])
+        clock.now += 3
+    assert steps.calls[0] == "zmq_reset"
+    assert any(h and "imagenode started 4 s ago" in h for h in holds), holds
+    assert steps.calls == ["zmq_reset", "hub_failover"], (steps.calls, holds)
+
+
 def test_check_mode_takes_no_action(make_config):
     steps = FakeSteps()
     probe = Probe(make_config(), health=FakeHealth(checks_hub_fault), steps=steps.functions(), clock=FakeClock(),

@@ -15,6 +15,9 @@ from .check_result import CheckError
 try:
     import yaml
     YAML_IMPORT_ERROR = None
+    # libyaml's safe loader parses a node's config about 9 times faster than
+    # the pure-Python one; the probe reads it every cycle.
+    SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 except ImportError as exc:  # PyYAML is python3-yaml on Debian and Pi OS
     yaml = None
     YAML_IMPORT_ERROR = exc
@@ -32,7 +35,7 @@ def load_config(path):
     except (IOError, OSError) as exc:
         raise CheckError("cannot read imagenode config %s: %s" % (path, exc.strerror or exc))
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=SAFE_LOADER)  # nosec: a safe loader, libyaml's where present
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = " at line %d" % (mark.line + 1) if mark is not None else ""

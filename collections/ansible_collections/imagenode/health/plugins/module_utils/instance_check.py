@@ -10,10 +10,17 @@ script are not. The launcher is, nearest first: a `screen` ancestor (with its
 -S session name), a `cron`/`crond` ancestor, the systemd unit of its cgroup
 (cron.service counts as cron; session scopes and user@.service managers do
 not count as units), else "by hand".
+
+On Linux the processes are read straight from /proc: every process's
+cmdline (one read each), and stat, status and cgroup only for the few whose
+script matches, the way psutil reads them (same cmdline splitting, names,
+states, start times and parent chain), without psutil's full scan of every
+process's attributes. Elsewhere (macOS nodes) psutil does the scan.
 """
 
 import os
 import re
+import sys
 import time
 
 from .check_result import FAIL, OK, WARN, CheckError, Stopwatch, make_result
@@ -121,6 +128,160 @@ def classify(ancestors, cgroup_path):
     return "hand", " < ".join(chain[:4]) if chain else None
 
 
+# --- the /proc fast path (Linux) ------------------------------------------------------
+
+PROCFS = "/proc"
+# psutil's names for the state letter of /proc/PID/stat.
+_PROC_STATES = {"R": "running", "S": "sleeping", "D": "disk-sleep", "T": "stopped", "t": "tracing-stop",
+                "Z": "zombie", "X": "dead", "x": "dead", "K": "wake-kill", "W": "waking", "I": "idle",
+                "P": "parked"}
+_FS_ENCODING = sys.getfilesystemencoding() or "utf-8"
+_FS_ERRORS = getattr(sys, "getfilesystemencodeerrors", lambda: "replace")()
+try:
+    _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+except (AttributeError, ValueError, OSError):
+    _CLOCK_TICKS = 100
+_UID = re.compile(br"Uid:\t(\d+)\t")
+
+
+def procfs_usable():
+    """True where the processes can be read from /proc (Linux); psutil is used elsewhere."""
+    return sys.platform.startswith("linux") and os.path.isfile(PROCFS + "/self/stat")
+
+
+def _read_bytes(path):
+    """A /proc file's whole content, or None when it is gone or not readable."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def parse_proc_cmdline(data):
+    """The argument list in /proc/PID/cmdline (bytes), split as psutil splits it.
+
+    NUL-separated normally; a process that rewrote its title with spaces
+    (setproctitle) is split on the spaces. Decoded as psutil's text read does
+    (file system encoding, universal newlines).
+    """
+    text = data.decode(_FS_ENCODING, _FS_ERRORS)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text:
+        return []
+    sep = "\x00" if text.endswith("\x00") else " "
+    if text.endswith(sep):
+        text = text[:-1]
+    cmdline = text.split(sep)
+    if sep == "\x00" and len(cmdline) == 1 and " " in text:
+        cmdline = text.split(" ")
+    return cmdline
+
+
+def parse_proc_stat(data):
+    """(name, state, ppid, start ticks) from /proc/PID/stat (bytes); None when malformed."""
+    rpar = data.rfind(b")")
+    fields = data[rpar + 2:].split()
+    if rpar < 0 or len(fields) < 20:
+        return None
+    try:
+        name = data[data.find(b"(") + 1:rpar].decode(_FS_ENCODING, _FS_ERRORS)
+        return name, _PROC_STATES.get(fields[0].decode("ascii", "replace"), "?"), int(fields[1]), int(fields[19])
+    except ValueError:
+        return None
+
+
+def _boot_time():
+    for line in (_read_bytes(PROCFS + "/stat") or b"").splitlines():
+        if line.startswith(b"btime"):
+            return float(line.split()[1])
+    return None
+
+
+def _username(uid):
+    try:
+        import pwd
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return str(uid)
+
+
+def _proc_name_cmdline(pid, name):
+    """(name, cmdline) of an ancestor as psutil's name()/cmdline() give them; ("?", []) when unreadable."""
+    data = _read_bytes("%s/%d/cmdline" % (PROCFS, pid))
+    if data is None:
+        return "?", []
+    cmdline = parse_proc_cmdline(data)
+    if not cmdline:
+        stat = parse_proc_stat(_read_bytes("%s/%d/stat" % (PROCFS, pid)) or b"")
+        if stat is None or stat[1] == "zombie":  # psutil: ZombieProcess
+            return "?", []
+    elif len(name) >= 15:  # the kernel cuts names at 15 characters; psutil takes argv[0]'s then
+        extended = os.path.basename(cmdline[0])
+        if extended.startswith(name):
+            name = extended
+    return name, cmdline
+
+
+def _proc_ancestors(ppid, started):
+    """[(name, cmdline)] nearest first, as psutil's parents(): a parent must not be younger
+    than its child (else its pid was reused), and the walk stops below pid 1."""
+    found = []
+    while ppid > 1:
+        stat = parse_proc_stat(_read_bytes("%s/%d/stat" % (PROCFS, ppid)) or b"")
+        if stat is None or stat[3] > started:
+            break
+        found.append(_proc_name_cmdline(ppid, stat[0]))
+        ppid, started = stat[2], stat[3]
+    return found
+
+
+def _scan_procfs(regex, root, me):
+    """Matching processes from /proc: the cmdline of each, the rest only for matches."""
+    found = []
+    boot = None
+    for entry in os.listdir(PROCFS):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        if pid == me:
+            continue
+        data = _read_bytes("%s/%d/cmdline" % (PROCFS, pid))
+        if not data:  # gone, not readable, a kernel thread or a zombie
+            continue
+        cmdline = parse_proc_cmdline(data)
+        script = script_of(cmdline)
+        if script is None or not regex.search(script):
+            continue
+        stat = parse_proc_stat(_read_bytes("%s/%d/stat" % (PROCFS, pid)) or b"")
+        status = _read_bytes("%s/%d/status" % (PROCFS, pid))
+        if stat is None or status is None:  # gone meanwhile
+            continue
+        uid = _UID.search(status)
+        if boot is None:
+            boot = _boot_time()
+        _name, state, ppid, ticks = stat
+        found.append({"pid": pid, "ppid": ppid, "cmdline": cmdline, "script": script,
+                      "create_time": float(ticks) / _CLOCK_TICKS + boot if boot is not None else None,
+                      "status": state, "username": _username(int(uid.group(1))) if uid else None,
+                      "ancestors": _proc_ancestors(ppid, ticks)})
+    return found
+
+
+# --- psutil (macOS, or no /proc) ------------------------------------------------------
+
 def _ancestors(proc):
     found = []
     try:
@@ -137,9 +298,27 @@ def _ancestors(proc):
     return found
 
 
-def find_instances(pattern, root="/"):
-    """Every matching process as a dict: pid, ppid, cmdline, script, started, age, launcher, detail."""
-    if psutil is None:
+def _scan_psutil(regex, root, me):
+    """Matching processes from psutil's scan (every process, with its attributes)."""
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline", "create_time", "ppid", "status", "username"]):
+        info = proc.info
+        cmdline = info.get("cmdline") or []
+        script = script_of(cmdline)
+        if info["pid"] == me or script is None or not regex.search(script):
+            continue
+        found.append(dict(info, cmdline=cmdline, script=script, ancestors=_ancestors(proc)))
+    return found
+
+
+def find_instances(pattern, root="/", use_procfs=None):
+    """Every matching process as a dict: pid, ppid, cmdline, script, started, age, launcher, detail.
+
+    use_procfs: None reads /proc where it can (procfs_usable), else psutil; True or False forces one.
+    """
+    if use_procfs is None:
+        use_procfs = procfs_usable()
+    if not use_procfs and psutil is None:
         raise CheckError("instance_check needs psutil (python3-psutil): %s" % PSUTIL_IMPORT_ERROR)
     try:
         regex = re.compile(pattern)
@@ -148,14 +327,10 @@ def find_instances(pattern, root="/"):
     me = os.getpid()
     now = time.time()
     instances = []
-    for proc in psutil.process_iter(["pid", "cmdline", "create_time", "ppid", "status", "username"]):
-        info = proc.info
-        cmdline = info.get("cmdline") or []
-        script = script_of(cmdline)
-        if info["pid"] == me or script is None or not regex.search(script):
-            continue
+    for info in (_scan_procfs if use_procfs else _scan_psutil)(regex, root, me):
+        cmdline, script = info["cmdline"], info["script"]
         cgroup = parse_cgroup(read_text(under_root(root, "/proc/%d/cgroup" % info["pid"])))
-        launcher, detail = classify(_ancestors(proc), cgroup)
+        launcher, detail = classify(info["ancestors"], cgroup)
         started = info.get("create_time")
         instances.append({
             "pid": info["pid"], "ppid": info.get("ppid"), "cmdline": cmdline, "script": script,

@@ -14,7 +14,6 @@ with the message. Checks run at once, in threads, so one node's audit costs
 about as long as its slowest check.
 """
 
-import inspect
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,18 @@ from concurrent.futures import ThreadPoolExecutor
 from . import instance_check, latency_check, ping_check, power_check, sdcard_check, wifi_info
 from .check_result import OK, STATUSES, UNKNOWN, WARN, CheckError, Stopwatch, make_result, worst
 from .hub_check import OPTIONS as HUB_CHECK_OPTIONS, run_hub_check
+
+
+def _takes(function, name):
+    """Whether function has a parameter called name (inspect.signature's answer, without
+    importing inspect, which the probe's steady cycle never needs otherwise)."""
+    code = getattr(function, "__code__", None)
+    if code is None:  # not a plain function (a partial, a callable object): ask inspect
+        import inspect
+        return name in inspect.signature(function).parameters
+    count = code.co_argcount + getattr(code, "co_kwonlyargcount", 0)
+    count += bool(code.co_flags & 0x04) + bool(code.co_flags & 0x08)  # CO_VARARGS, CO_VARKEYWORDS
+    return name in code.co_varnames[:count]
 
 
 class Check(object):
@@ -32,7 +43,7 @@ class Check(object):
         self.run = run
         self.options = options
         self.uses_hubs = uses_hubs
-        self.takes_check_mode = "check_mode" in inspect.signature(run).parameters
+        self.takes_check_mode = _takes(run, "check_mode")
 
     def defaults(self):
         return dict((key, spec.get("default")) for key, spec in self.options.items())

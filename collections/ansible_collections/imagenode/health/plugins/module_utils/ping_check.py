@@ -106,8 +106,17 @@ def tcp_connect(host, port, timeout):
     return True, "connected", took
 
 
-def default_route(runner, root="/"):
-    """(interface, gateway) of the default route with the lowest metric, from `ip -j route` or /proc/net/route."""
+def default_route(runner, root="/", prefer_proc=False):
+    """(interface, gateway) of the default route with the lowest metric, from `ip -j route` or /proc/net/route.
+
+    prefer_proc: read the kernel's table (/proc/net/route, the main table that
+    `ip route show default` lists) first, and ask `ip` only where it is absent:
+    the same answer without a child process every cycle.
+    """
+    if prefer_proc:
+        text = read_text(under_root(root, "/proc/net/route"))
+        if text is not None:
+            return parse_proc_route(text)
     result = runner.run(["ip", "-j", "route", "show", "default"])
     if result.ok:
         try:
@@ -128,14 +137,16 @@ def parse_proc_route(text):
     best = None
     for line in text.splitlines()[1:]:
         fields = line.split()
-        if len(fields) < 8 or fields[1] != "00000000":
+        # destination and mask 0: the default route (0.0.0.0/1 has destination 0 too)
+        if len(fields) < 8 or fields[1] != "00000000" or fields[7] != "00000000":
             continue
         try:
             flags, metric = int(fields[3], 16), int(fields[6])
             gateway = socket.inet_ntoa(struct.pack("<I", int(fields[2], 16)))
         except (ValueError, struct.error):
             continue
-        if not flags & 0x1:  # RTF_UP
+        # RTF_UP; not RTF_REJECT (unreachable/prohibit/blackhole, no device: `ip -j` gives them no dev)
+        if not flags & 0x1 or flags & 0x200 or fields[0] == "*":
             continue
         if best is None or metric < best[0]:
             best = (metric, fields[0], gateway if flags & 0x2 else None)
@@ -237,7 +248,7 @@ def run_ping_check(hubs=None, config=None, targets=None, interface=None, gateway
     hub_list = hub_hosts(hubs, config)
     target_list = [(host.strip(), tcp_port) for host in (targets or []) if host and host.strip()]
 
-    route_dev, route_gw = default_route(runner, root)
+    route_dev, route_gw = default_route(runner, root, prefer_proc=True)
     dev = interface or route_dev
     layers = dict((name, {"status": "none", "hosts": []}) for name in LAYERS)
     if dev:

@@ -23,7 +23,7 @@ except ImportError:  # pragma: no cover - Python < 3.7
     from http.server import BaseHTTPRequestHandler, HTTPServer as ThreadingHTTPServer
 
 import zmq
-import zmq.auth
+import zmq.utils.z85  # the ZAP handler turns the client key it is given into the allow list's Z85
 from zmq.utils.monitor import parse_monitor_message
 
 from imagenode_health_core import atomic_file, curve_keys
@@ -54,11 +54,10 @@ def load_client_keys(clients_dir):
     keys = {}
     for path in sorted(glob.glob(os.path.join(clients_dir, "*.key"))):
         try:
-            public, _unused = zmq.auth.load_certificate(path)
-        except (IOError, OSError, ValueError):
-            continue
-        if public:
-            keys[public] = os.path.splitext(os.path.basename(path))[0]
+            public, _unused = curve_keys.read_certificate(path)
+        except (IOError, OSError, curve_keys.KeyFileError):
+            continue  # one unreadable file must not lock the rest of the fleet out
+        keys[public.encode("ascii")] = os.path.splitext(os.path.basename(path))[0]
     return keys
 
 
@@ -152,15 +151,15 @@ class Monitor(object):
         router.setsockopt(zmq.SNDHWM, HWM)
         if self.curve:
             secret_file = os.path.join(self.keys_dir, SERVER_KEY)
-            public, secret = zmq.auth.load_certificate(secret_file)
+            public, secret = curve_keys.read_certificate(secret_file)
             if not secret:
-                raise ValueError("%s holds no secret key" % secret_file)
+                raise curve_keys.KeyFileError("%s holds no secret key" % secret_file)
             self._reload_clients(force=True)
             self.zap = self.ctx.socket(zmq.REP)
             self.zap.setsockopt(zmq.LINGER, 0)
             self.zap.bind(ZAP_ENDPOINT)
-            router.curve_secretkey = secret
-            router.curve_publickey = public
+            router.curve_secretkey = secret.encode("ascii")
+            router.curve_publickey = public.encode("ascii")
             router.curve_server = True
             router.zap_domain = b"imagenode-health"
         self.events = router.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL

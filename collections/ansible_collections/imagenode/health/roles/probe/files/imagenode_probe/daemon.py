@@ -25,8 +25,7 @@ import threading
 import time
 
 from imagenode_health_core import heartbeat as wire
-from imagenode_health_core import (event_log, hub_failover, imagenode_restart, ladder, node_health, reboot_budget,
-                                   recovery, wifi_restart, wifi_select, zmq_reset)
+from imagenode_health_core import event_log, ladder, node_health, recovery
 from imagenode_health_core.check_result import CheckError
 from imagenode_health_core.hub_probe import probe_hubs
 from imagenode_health_core.imagenode_config import hub_addresses, load_config, node_name as config_node_name
@@ -61,7 +60,11 @@ def _launch(config):
 
 # --- the ladder's steps: each one the shared core's function ------------------------------
 
+# The recovery modules are imported by the step that uses them: a healthy node's probe
+# never loads them (nor psutil, which imagenode_restart needs), and stays smaller.
+
 def step_zmq_reset(probe, plan, health):
+    from imagenode_health_core import zmq_reset
     probe.reset_links()  # the probe's own hub link: done here, no signal to itself
     c = probe.config
     return zmq_reset.run_zmq_reset(config=c["imagenode_config"], timeout=c["hub_timeout"],
@@ -69,6 +72,7 @@ def step_zmq_reset(probe, plan, health):
 
 
 def step_hub_failover(probe, plan, health):
+    from imagenode_health_core import hub_failover
     c = probe.config
     command, user = _launch(c)
     return hub_failover.run_hub_failover(config=c["imagenode_config"], start_method=c["start_method"],
@@ -77,16 +81,19 @@ def step_hub_failover(probe, plan, health):
 
 
 def step_wifi_restart(probe, plan, health):
+    from imagenode_health_core import wifi_restart
     return wifi_restart.run_wifi_restart(timeout=probe.config["wifi_timeout"])
 
 
 def step_wifi_select(probe, plan, health):
+    from imagenode_health_core import wifi_select
     c = probe.config
     return wifi_select.run_wifi_select(config=c["imagenode_config"], margin_db=c["margin_db"],
                                        rollback_timeout=c["wifi_timeout"])
 
 
 def step_imagenode_restart(probe, plan, health):
+    from imagenode_health_core import imagenode_restart
     c = probe.config
     command, _user = _launch(c)
     return imagenode_restart.restart_imagenode(start_method=c["start_method"], command=command, user=c["user"])
@@ -103,6 +110,7 @@ STEPS = {
 
 def reserve_reboot(probe, reason, evidence):
     """The shared budget's answer (mode reserve): a recovery result with `allowed`."""
+    from imagenode_health_core import reboot_budget
     c = probe.config
     return reboot_budget.run_reboot_guard(reason=reason, evidence=evidence, mode="reserve",
                                           state_path=os.path.join(c["state_dir"], "reboot_budget.json"),
@@ -166,6 +174,8 @@ class Probe(object):
         self.done = list(state.get("done") or []) if same_boot else []
         self.step = state.get("step") if same_boot else None
         self.episode = state.get("episode") if same_boot else None
+        # When this process first saw the current fault episode (monotonic; a restarted probe starts afresh).
+        self.episode_since = self.clock() if self.episode else None
 
     def state(self):
         return {"node": self.config["node"], "boot_id": self.boot_id, "next_seq": self.seq,
@@ -252,7 +262,12 @@ class Probe(object):
         if probe_grace and age < grace:
             return "the probe started %.0f s ago (grace %.0f s): waiting before %s" % (age, grace, step)
         young = self.youngest_instance(health)
-        if step in RESTARTING_STEPS and young is not None and young < grace:
+        # imagenode exits by itself when its hub stops answering (fix_comm_link) and its start method
+        # starts it again, so against a dead hub it is always young. Once the hub fault has outlasted
+        # the grace, that youth is a restart loop, not a start-up: failing over is the fix.
+        looping = step == "hub_failover" and self.episode_since is not None \
+            and self.clock() - self.episode_since >= grace
+        if step in RESTARTING_STEPS and young is not None and young < grace and not looping:
             return "imagenode started %.0f s ago (grace %.0f s): not restarting it yet (%s)" % (young, grace, step)
         if step == "reboot" and self.reboot_retry_at is not None and self.clock() < self.reboot_retry_at:
             return "reboot refused by the budget; asking again in %.0f s" % (self.reboot_retry_at - self.clock())
@@ -266,12 +281,14 @@ class Probe(object):
                 LOG.info("healthy again (fault episode since %s, steps %s)", self.episode.get("started"),
                          ", ".join(self.done) or "none")
             self.done, self.step, self.episode, self.streak = [], None, None, 0
+            self.episode_since = None
             self.reboot_retry_at = None
             return plan
         self.streak += 1
         faults = "; ".join("%s: %s" % (f["layer"], f["summary"]) for f in plan["faults"])
         if self.episode is None:
             self.episode = {"started": _iso(self.wall()), "faults": [f["layer"] for f in plan["faults"]]}
+            self.episode_since = self.clock()
             LOG.warning("fault: %s", faults)
         step = plan["next_step"]
         if step is None:

@@ -45,6 +45,30 @@ def test_single_modules_and_node_health_share_run_functions():
     assert set(CHECKS) == set(CHECK_ORDER)
 
 
+def test_check_mode_detection_matches_inspect():
+    import functools
+    import inspect
+
+    def keyword_only(a, *args, check_mode=False, **kwargs):
+        return a
+
+    def local_named_so(a, b=1):
+        check_mode = b
+        return check_mode
+
+    def varargs_named_so(a, *check_mode):
+        return a
+
+    def positional(check_mode):
+        return check_mode
+
+    for function in (keyword_only, local_named_so, varargs_named_so, positional, functools.partial(positional, 1),
+                     lambda check_mode=False: check_mode) + tuple(check.run for check in CHECKS.values()):
+        expected = "check_mode" in inspect.signature(function).parameters
+        assert node_health._takes(function, "check_mode") is expected, function
+    assert [CHECKS[name].takes_check_mode for name in CHECK_ORDER] == [False, True, True, True, True, True, True]
+
+
 def test_resolve_options_defaults_given_and_shared_hubs():
     options = resolve_options("ping_check", {"count": 1}, hubs=["tcp://hub1:5555"])
     assert options["count"] == 1 and options["timeout"] == 1.0 and options["hubs"] == ["tcp://hub1:5555"]

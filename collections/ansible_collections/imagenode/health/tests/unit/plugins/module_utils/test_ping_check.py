@@ -152,6 +152,39 @@ def test_route_falls_back_to_proc_when_ip_is_missing(tmp_path):
     assert default_route(FakeRunner({}), str(tmp_path)) == ("eth0", "10.0.0.1")
 
 
+PROC_ROUTE_ODD = """\
+Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
+*\t00000000\t00000000\t0201\t0\t0\t5\t00000000\t0\t0\t0
+eth1\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000080\t0\t0\t0
+wlan0\t00000000\t0101A8C0\t0003\t0\t0\t600\t00000000\t0\t0\t0
+eth0\t00000000\t00000000\t0001\t0\t0\t700\t00000000\t0\t0\t0
+"""
+
+
+def test_proc_route_skips_unreachable_and_half_default_routes():
+    # `ip -j route show default` lists the unreachable route without a dev and not 0.0.0.0/1 at all
+    assert parse_proc_route(PROC_ROUTE_ODD) == ("wlan0", "192.168.1.1")
+    assert parse_proc_route(PROC_ROUTE_ODD.replace("\t600\t", "\t800\t")) == ("eth0", None)  # no RTF_GATEWAY
+
+
+def test_ping_check_reads_the_route_table_without_ip(node):
+    # with /proc/net/route readable, no `ip` child: the same route as `ip -j route` gives
+    write_tree(node, {"/proc/net/route": PROC_ROUTE.replace("\t100\t00000000", "\t900\t00000000")})
+    runner = PingRunner({"192.168.1.1": IPUTILS_OK, "hub1": IPUTILS_OK})
+    result = run_ping_check(hubs=["tcp://hub1:5555"], root=node, runner=runner, tcp=fake_tcp())
+    assert result["status"] == "ok", result["summary"]
+    assert (result["evidence"]["interface"], result["evidence"]["gateway"]) == ("wlan0", "192.168.1.1")
+    assert [call for call in runner.calls if call[0] == "ip"] == []
+    assert default_route(runner, node, prefer_proc=True) == default_route(PingRunner({}), "/nonexistent")
+
+
+def test_ping_check_asks_ip_where_there_is_no_proc_route(node):
+    runner = PingRunner({"192.168.1.1": IPUTILS_OK, "hub1": IPUTILS_OK})
+    result = run_ping_check(hubs=["tcp://hub1:5555"], root=node, runner=runner, tcp=fake_tcp())
+    assert result["evidence"]["gateway"] == "192.168.1.1"
+    assert [call[:3] for call in runner.calls if call[0] == "ip"] == [["ip", "-j", "route"]]
+
+
 def test_link_state(tmp_path):
     write_tree(tmp_path, {"/sys/class/net/wlan0/operstate": "dormant\n", "/sys/class/net/tun0/operstate": "unknown\n",
                           "/sys/class/net/tun0/carrier": "1\n"})
