@@ -15,7 +15,12 @@ if [ -z "${IMAGENODE_LAB_HELD_BY:-}" ]; then
 fi
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg" ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
 LOGDIR="$PWD/reports/demo"
-mkdir -p "$LOGDIR"
+# The demo's audits keep their reports apart from yours (reports/), and start
+# with no history: the first audit of a new lab has nothing to compare with,
+# so "what changed" in the final one is what this run did.
+AUDIT_DIR="$LOGDIR/audit"
+rm -rf "$AUDIT_DIR"
+mkdir -p "$LOGDIR" "$AUDIT_DIR"
 LABCTL=(python lab/labctl.py)
 WATCH=(python lab/demo/watch.py)
 MONITOR_BIN=/opt/imagenode-health/bin/imagenode-monitor
@@ -45,7 +50,7 @@ play() {
         /^PLAY RECAP/ { recap = 1; print "    PLAY RECAP"; next }
         recap && NF { sub(/ +skipped=.*/, ""); print "    " $0; next }
         /^(fatal|\[ERROR\])/ && errors++ < 4 { print "    " substr($0, 1, 220); next }
-        keep && /^    msg: \|-?$/ { block = 1; next }
+        keep && /^    msg: [|>][0-9]*[-+]?$/ { block = 1; next }
         keep && /^    msg: / { sub(/^    msg: /, ""); print "    " $0; next }
         keep && block && /^        / { print "    " substr($0, 9); next }
         { block = 0 }' "$log"
@@ -120,7 +125,7 @@ monitor_view
 
 step "audit (healthy)"
 say "Auditing the fleet: playbooks/audit.yml runs every check on each node in one round trip"
-SHOW="Print the fleet table|Print the report's summary and where it is" play audit-1 playbooks/audit.yml \
+SHOW="Print the fleet table|Print the report's summary and where it is" play audit-1 playbooks/audit.yml -e "audit_report_dir=$AUDIT_DIR" \
     || note "NOT all green: the audit found a node failing (the table above says which)"
 note "wifi and pwr are unknown: a container has no radio and no Pi power sensors; lat learns each node's baseline"
 
@@ -188,10 +193,10 @@ ansible node7 -m ansible.builtin.systemd_service -a "name=imagenode-probe.servic
 step "final audit"
 say "The final audit: every node, every check, and the HTML report"
 AUDIT_RC=0
-SHOW="Print the fleet table|Print the report's summary and where it is" play audit-2 playbooks/audit.yml || AUDIT_RC=$?
+SHOW="Print the fleet table|Print the report's summary and where it is" play audit-2 playbooks/audit.yml -e "audit_report_dir=$AUDIT_DIR" || AUDIT_RC=$?
 
 step "summary"
 say "Who did what since the first fault (each node's event log)"
 "${WATCH[@]}" events --since "$FAULTS_T" --playbook node7 --from "$REC_T0" --to "$REC_T1"
-say "The report: $PWD/reports/latest.html (and latest.json; timestamped copies beside them)"
+say "The report: $AUDIT_DIR/latest.html (and latest.json; timestamped copies beside them)"
 exit "$AUDIT_RC"
