@@ -26,6 +26,8 @@ DROP_REASONS = ("frames", "magic", "oversized", "json", "schema", "unauthenticat
                 "handshake", "name_mismatch", "too_many_nodes", "internal")
 STATE_VERSION = 1
 LAG_SAMPLES = 20000
+# Nodes serialized per piece of a state save: about 3 ms of one core here.
+NODES_PER_CHUNK = 100
 
 
 def _finite(value):
@@ -245,20 +247,12 @@ class Fleet(object):
             return round(samples[min(len(samples) - 1, int(p * len(samples)))], 6)
         return {"samples": len(samples), "p50": q(0.50), "p90": q(0.90), "p99": q(0.99), "max": round(samples[-1], 6)}
 
-    def snapshot(self, full=True):
-        """The state as a JSON-able dict (what /state.json and the state file hold)."""
-        now_wall, now_mono = self.clock(), self.mono()
-        nodes = {}
-        for name, node in self.nodes.items():
-            entry = node.to_dict(now_wall, now_mono, self.silent_after)
-            if not full:
-                del entry["events"]
-            nodes[name] = entry
+    def _summary(self, now_wall):
+        """Everything of a snapshot but its nodes."""
         return {
             "version": STATE_VERSION,
             "generated": now_wall,
             "silent_after": self.silent_after,
-            "nodes": nodes,
             "monitor": {
                 "started": self.started,
                 "heartbeats_total": self.heartbeats_total,
@@ -268,10 +262,56 @@ class Fleet(object):
             },
         }
 
+    def snapshot(self, full=True):
+        """The state as a JSON-able dict (what /state.json and the state file hold)."""
+        now_wall, now_mono = self.clock(), self.mono()
+        nodes = {}
+        for name, node in self.nodes.items():
+            entry = node.to_dict(now_wall, now_mono, self.silent_after)
+            if not full:
+                del entry["events"]
+            nodes[name] = entry
+        out = self._summary(now_wall)
+        out["nodes"] = nodes
+        return out
+
+    def iter_json(self, full=True, chunk=NODES_PER_CHUNK):
+        """The snapshot as compact JSON text, in pieces of `chunk` nodes each:
+        their concatenation parses to what snapshot(full) returns.
+
+        Serializing a fleet of 10,000 nodes takes about 0.3 s of one core on
+        these machines. Done in one go it holds up every heartbeat that
+        arrives meanwhile (it was the monitor's p99 lag); the monitor takes
+        one piece per turn of its loop instead. The node list is taken when
+        the walk starts: a node that arrives later is in the next save, one
+        that is gone by its turn is left out."""
+        encode = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+        names = sorted(self.nodes)
+        now_wall = self.clock()
+        yield '{"nodes":{'
+        first = True
+        for start in range(0, len(names), chunk):
+            now_mono = self.mono()
+            parts = []
+            for name in names[start:start + chunk]:
+                node = self.nodes.get(name)
+                if node is None:
+                    continue
+                entry = node.to_dict(now_wall, now_mono, self.silent_after)
+                if not full:
+                    del entry["events"]
+                parts.append(encode(name) + ":" + encode(entry))
+            if parts:
+                yield ("" if first else ",") + ",".join(parts)
+                first = False
+        # the counters as they are at the end of the walk
+        yield "}," + encode(self._summary(now_wall))[1:]
+
     # --- persistence -------------------------------------------------------
     def save(self, path):
-        atomic_file.atomic_write_json(path, self.snapshot())
+        """Write the whole state file now (the monitor's loop saves piece by piece)."""
         self.dirty = False
+        atomic_file.atomic_write(path, "".join(self.iter_json()) + "\n")
 
     def load(self, path):
         """Reload a state file written by save(); a missing or damaged file is

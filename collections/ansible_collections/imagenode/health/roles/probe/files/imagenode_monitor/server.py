@@ -9,7 +9,6 @@ file and the live table.
 Every message is handled under a guard: input never ends the loop."""
 
 import glob
-import json
 import os
 import shutil
 import signal
@@ -97,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/metrics":
                 self._send(200, "text/plain; version=0.0.4; charset=utf-8", metrics_text(self.monitor.snapshot(full=False)))
             elif path == "/state.json":
-                self._send(200, "application/json", json.dumps(self.monitor.snapshot(full=True), sort_keys=True))
+                self._send(200, "application/json", self.monitor.state_json())
             elif path in ("/", "/healthz"):
                 self._send(200, "text/plain; charset=utf-8", "imagenode-monitor ok\n")
             else:
@@ -137,6 +136,8 @@ class Monitor(object):
         self.router = self.zap = self.events = None
         self.httpd = None
         self.http_thread = None
+        self._save_iter = self._save_pieces = self._writer = None
+        self._save_cost = 0.0
 
     # --- set up ----------------------------------------------------------
     def start(self):
@@ -292,12 +293,68 @@ class Monitor(object):
 
     # --- periodic ----------------------------------------------------------
     def save(self):
+        """Write the state file now, in full (at the end, and in tests)."""
         if not self.state_path:
             return
+        self._wait_writer()
         with self.lock:
-            snap = self.fleet.snapshot()
             self.fleet.dirty = False
-        atomic_file.atomic_write_json(self.state_path, snap, compact=True)
+            text = "".join(self.fleet.iter_json())
+        atomic_file.atomic_write(self.state_path, text + "\n")
+
+    # A save in the loop: one piece of the fleet's JSON per turn of the loop
+    # (Fleet.iter_json), then the file is written and fsync'ed by a thread, so
+    # neither the serializing nor the disk ever holds up heartbeats for long.
+    # The loop is the only writer of the fleet, so its pieces need no lock.
+    def _save_begin(self):
+        self.fleet.dirty = False
+        self._save_pieces = []
+        self._save_iter = self.fleet.iter_json()
+        self._save_cost = 0.0
+
+    def _save_step(self):
+        """Serialize the next piece; True when the save is handed to the writer."""
+        started = time.monotonic()
+        try:
+            self._save_pieces.append(next(self._save_iter))
+            return False
+        except StopIteration:
+            text = "".join(self._save_pieces) + "\n"
+            self._save_iter = self._save_pieces = None
+            self._writer = threading.Thread(target=self._write_state, args=(text,), name="imagenode-monitor-save")
+            self._writer.daemon = True
+            self._writer.start()
+            return True
+        finally:
+            self._save_cost += time.monotonic() - started
+
+    def _write_state(self, text):
+        try:
+            atomic_file.atomic_write(self.state_path, text)
+        except Exception as exc:
+            with self.lock:
+                self.fleet.dirty = True
+                self.fleet.monitor_events.append({"time": time.time(), "event": "save_failed", "detail": str(exc)[:200]})
+
+    def _wait_writer(self):
+        if self._writer is not None:
+            self._writer.join()
+            self._writer = None
+
+    def saving(self):
+        return self._save_iter is not None or (self._writer is not None and self._writer.is_alive())
+
+    def state_json(self):
+        """/state.json: the same pieces, the lock taken per piece, so a scrape
+        of a big fleet does not stop the loop for the whole walk."""
+        pieces = self.fleet.iter_json()
+        out = []
+        while True:
+            with self.lock:
+                try:
+                    out.append(next(pieces))
+                except StopIteration:
+                    return "".join(out)
 
     def _draw(self):
         snap = self.snapshot(full=False)
@@ -320,7 +377,8 @@ class Monitor(object):
         next_draw = time.monotonic()
         while self.running and (until is None or not until()):
             try:
-                ready = dict(poller.poll(100))
+                # a save under way goes on at once when there is nothing to read
+                ready = dict(poller.poll(0 if self._save_iter is not None else 100))
             except zmq.ZMQError as exc:
                 if exc.errno == getattr(zmq, "EINTR", 4):
                     continue
@@ -334,15 +392,18 @@ class Monitor(object):
             if self.router in ready:
                 self._handle_router()
             now = time.monotonic()
-            if now >= next_save:
-                next_save = now + SAVE_EVERY
-                if self.fleet.dirty:
-                    try:
-                        self.save()
-                        next_save = now + max(SAVE_EVERY, SAVE_SHARE * (time.monotonic() - now))
-                    except Exception as exc:
-                        with self.lock:
-                            self.fleet.monitor_events.append({"time": time.time(), "event": "save_failed", "detail": str(exc)[:200]})
+            if self._save_iter is not None:
+                try:
+                    if self._save_step():
+                        next_save = now + max(SAVE_EVERY, SAVE_SHARE * self._save_cost)
+                except Exception as exc:  # a save that fails must not end the loop
+                    self._save_iter = self._save_pieces = None
+                    next_save = now + SAVE_EVERY
+                    with self.lock:
+                        self.fleet.dirty = True
+                        self.fleet.monitor_events.append({"time": time.time(), "event": "save_failed", "detail": str(exc)[:200]})
+            elif now >= next_save and self.fleet.dirty and self.state_path and not self.saving():
+                self._save_begin()
             if self.zap is not None and now >= next_keys:
                 next_keys = now + KEYS_RELOAD_EVERY
                 self._reload_clients()
