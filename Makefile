@@ -15,11 +15,11 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 
 .PHONY: help deps host venv image lab-up lab-down lab-status demo test \
-        test-unit test-sanity test-lint test-molecule test-integration build clean bench
+        test-unit test-sanity test-lint test-molecule test-integration test-demo build clean bench
 
 help:
-	@echo "make demo   - set up, start the lab fleet, run the audit on it"
-	@echo "make test   - set up and run every test (pytest, sanity, lint, molecule)"
+	@echo "make demo   - set up, start the lab fleet, deploy, break it seven ways, heal it, audit it (reports/demo/)"
+	@echo "make test   - set up and run every test (pytest, sanity, lint, lab, molecule); make test-demo runs the demo as a test"
 	@echo "make lab-up / make lab-down / make lab-status - the lab fleet by hand"
 	@echo "make bench  - one table: probe vs monit/node_exporter, lab faults with and without the probe, monitor ingest, audit vs ping (bench/results.md)"
 
@@ -81,6 +81,9 @@ test-integration: deps image
 
 test-molecule: deps image
 	@bash tests/run-all.sh molecule
+
+test-demo: deps image
+	@bash tests/run-all.sh demo
 
 ## ---- packaging ---------------------------------------------------------
 build: venv

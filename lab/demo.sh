@@ -28,6 +28,10 @@ CAMERA_DIR=/home/pi/imagenode/imagenode
 
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 note() { printf '    %s\n' "$*"; }
+# Something in the story did not happen: say so, go on with the rest, and
+# end non-zero (a demo that only prints is no proof; `make test` runs it).
+MISSED=()
+miss() { note "$*"; MISSED+=("$*"); }
 
 # Step timings: `step NAME` ends the previous step and starts this one.
 DEMO_T0=$(date +%s)
@@ -85,10 +89,16 @@ cleanup() {
         "${LABCTL[@]}" down || true
         left=$(podman ps -a --format '{{.Names}}' | grep -c '^inlab-' || true)
         note "lab containers left: $left"
+        [ "$left" = 0 ] || miss "$left lab container(s) left behind"
     fi
     say "Timings (whole demo $(( $(date +%s) - DEMO_T0 )) s; setup by 'make deps' not included)"
     printf '    %s\n' "${TIMES[@]}"
     printf '%s\n' "${TIMES[@]}" > "$LOGDIR/timings.txt"
+    if [ "${#MISSED[@]}" -gt 0 ]; then
+        say "The demo did not go as told, in ${#MISSED[@]} place(s):"
+        printf '    %s\n' "${MISSED[@]}"
+        [ "$rc" -ne 0 ] || rc=1
+    fi
     exit "$rc"
 }
 trap cleanup EXIT
@@ -126,7 +136,7 @@ monitor_view
 step "audit (healthy)"
 say "Auditing the fleet: playbooks/audit.yml runs every check on each node in one round trip"
 SHOW="Print the fleet table|Print the report's summary and where it is" play audit-1 playbooks/audit.yml -e "audit_report_dir=$AUDIT_DIR" \
-    || note "NOT all green: the audit found a node failing (the table above says which)"
+    || miss "NOT all green: the audit found a node failing (the table above says which)"
 note "wifi and pwr are unknown: a container has no radio and no Pi power sensors; lat learns each node's baseline"
 
 # ---------------------------------------------------------------------------
@@ -136,7 +146,7 @@ say "FAULT: stopping hub1's hub program (its container and the monitor keep runn
 "${LABCTL[@]}" hub-stop hub1
 note "imagenode gives up on a silent hub and exits, its start method starts it again, and again; each probe should move its node to hub2 (hub_failover)"
 "${WATCH[@]}" until node1,node2,node3,node4,node5,node6,node7=healed --timeout 120 \
-    || note "NOT every node failed over within 120 s (see above)"
+    || miss "NOT every node failed over within 120 s (see above)"
 step "hub1 back"
 say "hub1's hub program is repaired (started again); the nodes stay on hub2 (failback is opt-in: recover.yml -e recover_failback=true)"
 "${LABCTL[@]}" hub-start hub1
@@ -153,9 +163,9 @@ fi
 say "FAULTS: six more at once, each done for real on its node"
 "${LABCTL[@]}" radio node1 lab/demo/radio-weak.json
 note "node1 (systemd): WiFi joined to 'Barn' at -78 dBm while the known 'House' is at -52 dBm (only the radio is simulated)"
-on node2 kill -STOP "$(camera_pid node2)" || note "FAILED to inject this fault"
+on node2 kill -STOP "$(camera_pid node2)" || miss "node2: FAILED to inject its fault"
 note "node2 (systemd): camera program frozen with SIGSTOP (alive to systemd, sending nothing)"
-on node4 kill -9 "$(camera_pid node4)" || note "FAILED to inject this fault"
+on node4 kill -9 "$(camera_pid node4)" || miss "node4: FAILED to inject its fault"
 note "node4 (cron):    camera program killed with kill -9"
 on node6 runuser -u pi -- sh -c "cd $CAMERA_DIR && setsid nohup python3 -u imagenode.py >/dev/null 2>&1 </dev/null &"
 note "node6 (screen):  a second camera program started by hand (a duplicate instance)"
@@ -163,16 +173,16 @@ note "node6 (screen):  a second camera program started by hand (a duplicate inst
 # node's root read-only is refused (EBUSY) while the camera program holds
 # its log open for writing, and on a read-only root Ansible's podman
 # connection cannot make its temporary directory (the node is unreachable).
-on node5 kill -STOP "$(camera_pid node5)" || note "FAILED to inject this fault"
+on node5 kill -STOP "$(camera_pid node5)" || miss "node5: FAILED to inject its fault"
 note "node5 (cron):    camera program frozen with SIGSTOP"
 on node7 systemctl stop imagenode-probe.service
-on node7 kill -STOP "$(camera_pid node7)" || note "FAILED to inject this fault"
+on node7 kill -STOP "$(camera_pid node7)" || miss "node7: FAILED to inject its fault"
 note "node7 (screen):  its probe stopped (as if someone stopped it and forgot), and its camera frozen: nothing on node7 can heal it"
 
 step "probes healing"
 say "Watching the monitor's live view while the probes heal what they can (node7 is not expected to heal itself)"
 "${WATCH[@]}" until node1,node2,node4,node5,node6=healed node7=silent --timeout 150 \
-    || note "NOT everything reached the expected state within 150 s (see above)"
+    || miss "NOT everything reached the expected state within 150 s (see above)"
 say "The monitor's view now: imagenode-monitor status on hub1"
 monitor_view
 
@@ -181,13 +191,13 @@ step "recover.yml node7"
 say "node7's probe is not running, so Ansible does the work: ansible-playbook playbooks/recover.yml -l node7"
 REC_T0=$(date +%s)
 SHOW="Print what was wrong, what fixed it and how long it took" play recover-node7 playbooks/recover.yml -l node7 \
-    || note "recover.yml exited non-zero"
+    || miss "recover.yml exited non-zero"
 REC_T1=$(date +%s)
 step "node7's probe back"
 say "Starting node7's probe again, so the monitor sees node7 once more"
 ansible node7 -m ansible.builtin.systemd_service -a "name=imagenode-probe.service state=started" >"$LOGDIR/node7-probe-start.log" 2>&1 \
-    && note "node7: imagenode-probe.service started" || note "node7: could not start the probe (reports/demo/node7-probe-start.log)"
-"${WATCH[@]}" until node7=healthy --timeout 90 || note "node7 not healthy in the monitor within 90 s"
+    && note "node7: imagenode-probe.service started" || miss "node7: could not start the probe (reports/demo/node7-probe-start.log)"
+"${WATCH[@]}" until node7=healthy --timeout 90 || miss "node7 not healthy in the monitor within 90 s"
 
 # ---------------------------------------------------------------------------
 step "final audit"

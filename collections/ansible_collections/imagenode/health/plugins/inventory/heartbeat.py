@@ -118,6 +118,7 @@ import json
 import os
 import re
 import time
+from urllib.parse import urlparse
 
 from ansible.errors import AnsibleParserError
 from ansible.module_utils.common.text.converters import to_native, to_text
@@ -154,9 +155,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
         if not url and not state_path:
             raise AnsibleParserError("%s: one of the options url or path is required" % path)
 
+        hint = ""
         if url:
             source = "URL %s" % url
             raw = self._fetch(url, source)
+            if not urlparse(url).path.rstrip("/").endswith(".json"):
+                # The monitor's root page is plain text, which does not parse:
+                # name the likely slip rather than only the symptom.
+                hint = " (the monitor serves its state at /state.json: does the url lack that path?)"
         else:
             state_path = os.path.expanduser(state_path)
             if not os.path.isabs(state_path):
@@ -164,7 +170,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             source = "file %s" % state_path
             raw = self._read(state_path, source)
 
-        state = self._load(raw, source)
+        state = self._load(raw, source, hint)
         self._populate(state, source)
 
     # ---- reading -----------------------------------------------------------
@@ -192,11 +198,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             raise AnsibleParserError("heartbeat monitor state %s could not be read: %s" % (source, to_native(exc)))
 
     @staticmethod
-    def _load(raw, source):
+    def _load(raw, source, hint=""):
         try:
             state = json.loads(to_text(raw, errors="surrogate_or_strict"))
         except (ValueError, UnicodeError) as exc:
-            raise AnsibleParserError("heartbeat monitor state from %s is not valid JSON: %s" % (source, to_native(exc)))
+            raise AnsibleParserError("heartbeat monitor state from %s is not valid JSON: %s%s"
+                                     % (source, to_native(exc), hint))
         if not isinstance(state, dict):
             raise AnsibleParserError("heartbeat monitor state from %s must be a JSON object, not %s"
                                      % (source, type(state).__name__))

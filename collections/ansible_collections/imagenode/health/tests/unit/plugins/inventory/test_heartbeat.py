@@ -308,3 +308,19 @@ def test_timeout_is_honoured(tmp_path):
         assert time.monotonic() - start < 5
     finally:
         sock.close()
+
+
+def test_url_without_the_state_path_says_so(tmp_path, http_monitor):
+    root, base = http_monitor
+    (root / "index.html").write_text("imagenode-monitor ok\n")
+    with pytest.raises(AnsibleParserError, match="not valid JSON") as raised:
+        parse_directly(write_source(tmp_path, name="fleet.heartbeat.yml", url=base + "/"))
+    assert "/state.json: does the url lack that path?" in str(raised.value)
+
+
+def test_url_with_the_state_path_gets_no_hint(tmp_path, http_monitor):
+    root, base = http_monitor
+    write_state(root, "<html>monitor</html>")
+    with pytest.raises(AnsibleParserError, match="not valid JSON") as raised:
+        parse_directly(write_source(tmp_path, name="fleet.heartbeat.yml", url=base + "/state.json"))
+    assert "lack that path" not in str(raised.value)
