@@ -55,7 +55,7 @@ play() {
         recap && NF { sub(/ +skipped=.*/, ""); print "    " $0; next }
         /^(fatal|\[ERROR\])/ && errors++ < 4 { print "    " substr($0, 1, 220); next }
         keep && /^    msg: [|>][0-9]*[-+]?$/ { block = 1; next }
-        keep && /^    msg: / { sub(/^    msg: /, ""); print "    " $0; next }
+        keep && /^    msg: / { sub(/^    msg: /, ""); if ($0 ~ /^\047.*\047$/) { $0 = substr($0, 2, length($0) - 2); gsub(/\047\047/, "\047") } print "    " $0; next }
         keep && block && /^        / { print "    " substr($0, 9); next }
         { block = 0 }' "$log"
     note "(full output: ${log#"$PWD"/})"

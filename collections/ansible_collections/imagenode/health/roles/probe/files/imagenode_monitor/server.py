@@ -43,6 +43,8 @@ SAVE_EVERY = 1.0
 # saves grows so that saving never takes more than 1/SAVE_SHARE of the loop.
 SAVE_SHARE = 20
 KEYS_RELOAD_EVERY = 2.0
+_NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE_NOBLOCK = int(zmq.NOBLOCK | zmq.SNDMORE)
 # Pending connections the kernel holds for the ROUTER: after a monitor
 # restart a whole fleet reconnects at once (libzmq's default is 100).
 BACKLOG = 4096
@@ -257,7 +259,11 @@ class Monitor(object):
             return None, "json"
 
     def _handle_router(self):
-        router = self.router
+        # The hot path: at 10,000 nodes a second every microsecond here is 1%
+        # of a core. pyzmq's recv_multipart/send_multipart and its flag enums
+        # cost more than the few socket calls they wrap, so they are spelled
+        # out with plain int flags.
+        recv = self.router.recv
         fleet = self.fleet
         clock = time.time
         mono = time.monotonic
@@ -266,9 +272,12 @@ class Monitor(object):
             bound = self.curve and self.names == "key"
             for _count in range(BATCH):
                 try:
-                    frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
+                    frames = [recv(_NOBLOCK, copy=False)]
                 except zmq.Again:
                     break
+                # the rest of a message is there once its first frame is
+                while frames[-1].more:
+                    frames.append(recv(_NOBLOCK, copy=False))
                 try:
                     beat, reason = self._classify([frame.bytes for frame in frames[1:]])
                     if reason is not None:
@@ -282,12 +291,17 @@ class Monitor(object):
                             continue
                     if fleet.ingest(beat, clock(), mono()) is None:
                         continue
-                    acks.append((frames[0].bytes, beat["seq"]))
+                    acks.append((frames[0].bytes, str(beat["seq"]).encode("ascii")))
                 except Exception as exc:  # the guard: count it, keep going
                     fleet.drop("internal", repr(exc))
+        send = self.router.send
+        ack = hb.ACK
         for identity, seq in acks:
             try:
-                router.send_multipart([identity, hb.ACK, str(seq).encode("ascii")], zmq.NOBLOCK)
+                # [identity, ACK, seq]; a ROUTER drops what it cannot deliver
+                send(identity, _SNDMORE_NOBLOCK)
+                send(ack, _SNDMORE_NOBLOCK)
+                send(seq, _NOBLOCK)
             except zmq.ZMQError:
                 pass
 
