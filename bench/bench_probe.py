@@ -7,7 +7,8 @@ prometheus-node-exporter, side by side, in the same wall window.
 
 All three run in the foreground as our own children, with temporary configs
 (their system services are never enabled or started):
-- the probe: every check of node_health, cycle every INTERVAL s, a real
+- the probe: every check of node_health, cycle every INTERVAL s, with the
+  Environment= of the role's imagenode-probe.service, a real
   imagezmq ImageHub on loopback as its hub, the stand-in imagenode camera
   program, a real monitor on loopback for its heartbeats, grace of an hour
   so it never acts on this host, ping_check without the gateway (loopback only);
@@ -186,6 +187,19 @@ def install_probe(work):
     return os.path.join(opt, "bin", "imagenode-probe")
 
 
+def unit_environment():
+    """The Environment= settings of the role's imagenode-probe.service: the probe runs with them on a node."""
+    env = {}
+    with open(os.path.join(BUNDLE_DIR, "systemd", "imagenode-probe.service")) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("Environment="):
+                for item in line[len("Environment="):].split():
+                    key, _sep, value = item.strip('"').partition("=")
+                    env[key] = value
+    return env
+
+
 def start_all(work, env):
     """The hub, camera, monitor, then the three measured programs; {name: Popen}."""
     py = sys.executable
@@ -202,7 +216,7 @@ def start_all(work, env):
                                          "--metrics", str(env["mon_http"])], stdout=log, stderr=log)
     time.sleep(1.0)
     procs["probe"] = subprocess.Popen([py, install_probe(work), "--config", env["probe_yaml"], "run"],
-                                      stdout=log, stderr=log)
+                                      stdout=log, stderr=log, env=dict(os.environ, **unit_environment()))
     procs["monit"] = subprocess.Popen([MONIT, "-I", "-c", env["monitrc"]], stdout=log, stderr=log)
     procs["node_exporter"] = subprocess.Popen([NODE_EXPORTER, "--web.listen-address=127.0.0.1:%d" % env["nx_port"],
                                                "--collector.textfile.directory=%s" % env["prom_dir"]],

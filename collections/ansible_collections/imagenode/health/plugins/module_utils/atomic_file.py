@@ -6,11 +6,15 @@
 A Pi loses power without warning: write a temp file in the same directory,
 fsync it, os.replace() it over the old one, then fsync the directory so the
 rename itself is on the card.
+
+atomic_write_volatile is the same temp file and rename without the two
+fsyncs, for a file rewritten every few seconds from memory (the probe's fact
+and Prometheus textfile): a killed writer still leaves the old file or the
+new one, never half of one; only a power cut may lose the newest version.
 """
 
 import json
 import os
-import tempfile
 import time
 
 
@@ -40,24 +44,54 @@ def remove_stale_temps(path, older_than=STALE_TEMP_SECONDS):
             pass
 
 
+_TEMP_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+
+
+def _make_temp(directory, prefix, suffix):
+    """(fd, path) of a new file only we can read, as tempfile.mkstemp makes it (same
+    name pattern, O_EXCL, mode 0600), without importing tempfile (shutil, random,
+    bz2, lzma: ~1.4 MiB in the probe)."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _attempt in range(10000):
+        name = "".join(_TEMP_CHARS[byte % len(_TEMP_CHARS)] for byte in bytearray(os.urandom(8)))
+        temp = os.path.join(directory, prefix + name + suffix)
+        try:
+            return os.open(temp, flags, 0o600), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError("no usable temporary file name in %s" % directory)
+
+
 def atomic_write(path, data, mode=0o644, owner=None):
     """Replace path with data (bytes or str) atomically; creates the directory.
 
     owner (uid, gid) is given to the temp file before the rename, so the file
     never appears with the wrong owner, even for an instant. chown clears
     set-id bits, so the mode is applied after it."""
+    _atomic_write(path, data, mode, owner, durable=True)
+
+
+def atomic_write_volatile(path, data, mode=0o644, owner=None):
+    """atomic_write without the fsyncs: atomic for readers and against a killed
+    writer (the old file or the new one, never half), not durable across a
+    power cut. For files rewritten every cycle from what is in memory."""
+    _atomic_write(path, data, mode, owner, durable=False)
+
+
+def _atomic_write(path, data, mode, owner, durable):
     if isinstance(data, str):
         data = data.encode("utf-8")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
     remove_stale_temps(path)
-    fd, temp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
+    fd, temp = _make_temp(directory, ".%s." % os.path.basename(path), ".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         if owner is not None:
             os.chown(temp, owner[0], owner[1])
         os.chmod(temp, mode)
@@ -68,7 +102,8 @@ def atomic_write(path, data, mode=0o644, owner=None):
         except OSError:
             pass
         raise
-    fsync_directory(directory)
+    if durable:
+        fsync_directory(directory)
 
 
 def fsync_directory(directory):

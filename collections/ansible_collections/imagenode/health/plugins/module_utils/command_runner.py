@@ -11,7 +11,6 @@ No Ansible import: the probe uses this too.
 """
 
 import os
-import shutil
 import subprocess
 
 EXTRA_PATH = ("/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/local/bin", "/usr/bin", "/bin")
@@ -48,7 +47,23 @@ def find_binary(name):
     """The full path of a tool, or None. Absolute paths are taken as they are."""
     if os.path.isabs(name):
         return name if os.access(name, os.X_OK) and os.path.isfile(name) else None
-    return shutil.which(name, path=search_path())
+    return _which(name, search_path())
+
+
+def _which(name, path):
+    """shutil.which(name, path=path) on POSIX, without importing shutil (bz2, lzma...)."""
+    if os.path.dirname(name):
+        candidates = [name]
+    else:
+        candidates, seen = [], set()
+        for directory in path.split(os.pathsep):
+            if directory not in seen:
+                seen.add(directory)
+                candidates.append(os.path.join(directory, name))
+    for candidate in candidates:
+        if os.path.exists(candidate) and os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    return None
 
 
 class Runner(object):
@@ -57,6 +72,10 @@ class Runner(object):
     `which` finds a binary (default: find_binary); a module may pass
     AnsibleModule.get_bin_path wrapped to the same one-argument form.
     """
+
+    # The real system: readers may take /proc, /dev/kmsg... for a command's answer
+    # (a test's runner that answers from samples has no such attribute).
+    live_system = True
 
     def __init__(self, timeout=10.0, which=None):
         self.timeout = timeout

@@ -6,9 +6,16 @@
 imagenode reads `node.name` and `hub_address.H1`; H2, H3... are documented as
 alternates. The hubs are returned in the order of their number (H1, H2, H10),
 not of their place in the file, because that is how a person reads them.
+
+The probe reads the file two or three times a cycle: the parsed settings are
+kept per path and reused while the file's identity and times are unchanged
+(a file changed in the last seconds is always parsed again, so two writes
+within one timestamp tick are never mistaken for one); callers get a copy.
 """
 
+import os
 import re
+import time
 
 from .check_result import CheckError
 
@@ -23,6 +30,20 @@ except ImportError as exc:  # PyYAML is python3-yaml on Debian and Pi OS
     YAML_IMPORT_ERROR = exc
 
 _HUB_KEY = re.compile(r"^H([0-9]+)$")
+_PARSED = {}            # path -> (stat key, settings)
+_PARSED_MAX = 8         # paths kept
+_SETTLED_SECONDS = 2.0  # a file changed more recently than this is parsed every time
+
+
+def _copy(value):
+    """A copy of parsed YAML that shares nothing mutable with it."""
+    if isinstance(value, dict):
+        return dict((key, _copy(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    if isinstance(value, set):
+        return set(value)
+    return value
 
 
 def load_config(path):
@@ -31,6 +52,11 @@ def load_config(path):
         raise CheckError("reading %s needs PyYAML (python3-yaml): %s" % (path, YAML_IMPORT_ERROR))
     try:
         with open(path, "rb") as handle:
+            st = os.fstat(handle.fileno())
+            key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            cached = _PARSED.get(path)
+            if cached is not None and cached[0] == key:
+                return _copy(cached[1])
             text = handle.read()
     except (IOError, OSError) as exc:
         raise CheckError("cannot read imagenode config %s: %s" % (path, exc.strerror or exc))
@@ -42,6 +68,12 @@ def load_config(path):
         raise CheckError("imagenode config %s is not valid YAML%s: %s" % (path, where, getattr(exc, "problem", exc)))
     if not isinstance(data, dict):
         raise CheckError("imagenode config %s does not hold a mapping of settings" % path)
+    if time.time() - max(st.st_mtime, st.st_ctime) >= _SETTLED_SECONDS:
+        if len(_PARSED) >= _PARSED_MAX and path not in _PARSED:
+            _PARSED.clear()
+        _PARSED[path] = (key, data)
+        return _copy(data)
+    _PARSED.pop(path, None)
     return data
 
 

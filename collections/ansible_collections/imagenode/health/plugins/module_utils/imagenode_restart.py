@@ -30,8 +30,13 @@ import time
 
 from .check_result import CheckError, Stopwatch
 from .command_runner import Runner, read_text
-from .instance_check import FROZEN_STATES, find_instances, psutil, unit_of_cgroup
+from .instance_check import FROZEN_STATES, find_instances, unit_of_cgroup
 from .recovery import make_recovery_result
+
+try:
+    import psutil  # instance_check imports it only when it needs it; a restart always does
+except ImportError:  # psutil is python3-psutil on Debian and Pi OS
+    psutil = None
 
 METHODS = ("systemd", "cron", "screen", "any")
 

@@ -16,7 +16,6 @@ Absolute bounds (`warn_ms`, `fail_ms`) apply from the first run.
 """
 
 import os
-import statistics
 import time
 
 from .atomic_file import atomic_write_json, read_json
@@ -28,6 +27,16 @@ PROBES = ("write", "read", "spawn", "ssh")
 DEFAULT_WARN_MS = {"write": 1000.0, "read": 500.0, "spawn": 1000.0, "ssh": 10000.0}
 DEFAULT_FAIL_MS = {"write": 5000.0, "read": 2000.0, "spawn": 5000.0, "ssh": 30000.0}
 PAYLOAD = b"imagenode-health latency probe\n" * 128  # 4 KiB
+
+
+def _median(values):
+    """statistics.median's answer, without importing statistics (decimal, fractions, random: ~1 MiB)."""
+    data = sorted(values)
+    half = len(data) // 2
+    if len(data) % 2:
+        return data[half]
+    return (data[half - 1] + data[half]) / 2
+
 
 OPTIONS = {
     "path": {"type": "path", "default": "/var/tmp"},
@@ -141,7 +150,7 @@ def judge(name, sample, baseline, learning, warn_factor, fail_factor, floor_ms, 
     took = sample["ms"]
     if took >= fail_ms[name]:
         return FAIL, "%s took %.1f ms (fail bound %.0f ms)" % (name, took, fail_ms[name])
-    median = statistics.median(baseline) if baseline else None
+    median = _median(baseline) if baseline else None
     reference = None if median is None else max(median, floor_ms)
     if not learning and reference is not None and took >= fail_factor * reference:
         return FAIL, "%s took %.1f ms, %.0fx its baseline %.1f ms" % (name, took, took / reference, median)
@@ -178,7 +187,7 @@ def run_latency_check(path="/var/tmp", ssh_host=None, state_file="/var/lib/image
         status, reason = judge(name, samples[name], baseline, learning, warn_factor, fail_factor, floor_ms,
                                warn_bounds, fail_bounds)
         probes[name] = {"ms": samples[name]["ms"], "error": samples[name]["error"], "status": status,
-                        "baseline_median_ms": round(statistics.median(baseline), 3) if baseline else None,
+                        "baseline_median_ms": round(_median(baseline), 3) if baseline else None,
                         "baseline_samples": len(baseline), "warn_ms": warn_bounds[name], "fail_ms": fail_bounds[name]}
         if reason:
             reasons.append(reason)

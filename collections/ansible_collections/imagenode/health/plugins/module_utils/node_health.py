@@ -15,10 +15,10 @@ about as long as its slowest check.
 """
 
 import time
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 from . import instance_check, latency_check, ping_check, power_check, sdcard_check, wifi_info
+from .kernel_log import SharedKernelLog
 from .check_result import OK, STATUSES, UNKNOWN, WARN, CheckError, Stopwatch, make_result, worst
 from .hub_check import OPTIONS as HUB_CHECK_OPTIONS, run_hub_check
 
@@ -90,6 +90,7 @@ def run_one(name, options, check_mode=False):
     except CheckError as exc:
         return make_result(UNKNOWN, "cannot run: %s" % exc, {"error": str(exc)}, stopwatch, cannot_run=True)
     except Exception as exc:  # pylint: disable=broad-except  # one broken check must not cost the others
+        import traceback  # only for a crash: the probe's steady cycle never loads it
         return make_result(UNKNOWN, "check crashed: %s: %s" % (type(exc).__name__, exc),
                            {"error": str(exc), "traceback": traceback.format_exc().splitlines()[-6:]}, stopwatch,
                            cannot_run=True)
@@ -111,8 +112,29 @@ def overall_status(results):
     return worst(known) if known else UNKNOWN
 
 
-def run_node_health(checks=None, options=None, hubs=None, config=None, check_mode=False):
-    """Run the chosen checks (all by default) at once; overall status is the worst."""
+def share_kernel_log(resolved):
+    """Give the checks that read the kernel log (sdcard_check, power_check) one read of it
+    between them, when more than one runs on the same root: the same lines, one
+    journalctl or dmesg instead of one each. resolved: {name: options}, changed in place."""
+    users = [name for name in resolved if _takes(CHECKS[name].run, "kernel_log")]
+    if len(users) < 2 or len(set(resolved[name].get("root") or "/" for name in users)) != 1:
+        return None
+    try:
+        window = max(int(resolved[name].get("window") or 0) for name in users)
+    except (TypeError, ValueError):
+        return None  # the check says what is wrong with its window
+    shared = SharedKernelLog(window, resolved[users[0]].get("root") or "/")
+    for name in users:
+        resolved[name] = dict(resolved[name], kernel_log=shared)
+    return shared
+
+
+def run_node_health(checks=None, options=None, hubs=None, config=None, check_mode=False, executor=None):
+    """Run the chosen checks (all by default) at once; overall status is the worst.
+
+    executor: a concurrent.futures executor to run them on, kept by the caller
+    (the probe keeps one, so its threads are not started anew every cycle);
+    by default a pool of one thread per check for this call."""
     stopwatch = Stopwatch()
     selected = list(checks) if checks else list(CHECK_ORDER)
     for name in selected:
@@ -120,9 +142,14 @@ def run_node_health(checks=None, options=None, hubs=None, config=None, check_mod
             raise CheckError("unknown check %r (checks are %s)" % (name, ", ".join(CHECK_ORDER)))
     options = options or {}
     resolved = dict((name, resolve_options(name, options.get(name), hubs, config)) for name in selected)
-    with ThreadPoolExecutor(max_workers=len(selected)) as pool:
-        futures = dict((name, pool.submit(run_one, name, resolved[name], check_mode)) for name in selected)
+    share_kernel_log(resolved)
+    if executor is not None:
+        futures = dict((name, executor.submit(run_one, name, resolved[name], check_mode)) for name in selected)
         results = dict((name, futures[name].result()) for name in selected)
+    else:
+        with ThreadPoolExecutor(max_workers=len(selected)) as pool:
+            futures = dict((name, pool.submit(run_one, name, resolved[name], check_mode)) for name in selected)
+            results = dict((name, futures[name].result()) for name in selected)
     changed = False
     for result in results.values():
         changed = bool(result.pop("changed", False)) or changed

@@ -222,6 +222,8 @@ def hub_hosts(hubs, config):
 def _probe_layer(prober, layer, hosts):
     if not hosts:
         return []
+    if len(hosts) == 1:  # one host (the usual gateway, the one hub host): no thread to start
+        return [prober.probe(hosts[0][0], hosts[0][1], layer)]
     with ThreadPoolExecutor(max_workers=min(16, len(hosts))) as pool:
         futures = [pool.submit(prober.probe, host, port, layer) for host, port in hosts]
         return [future.result() for future in futures]

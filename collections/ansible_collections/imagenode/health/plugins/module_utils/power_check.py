@@ -77,18 +77,20 @@ def read_temperature(root="/"):
     return round(celsius, 3)
 
 
-def run_power_check(temp_warn=70.0, temp_fail=80.0, window=3600, root="/", runner=None, check_mode=False):
+def run_power_check(temp_warn=70.0, temp_fail=80.0, window=3600, root="/", runner=None, check_mode=False,
+                    kernel_log=None):
+    """kernel_log: a kernel_log.SharedKernelLog that node_health reads once for this check and sdcard_check."""
     stopwatch = Stopwatch()
     if temp_warn > temp_fail:
         raise CheckError("temp_warn (%s) must not be above temp_fail (%s)" % (temp_warn, temp_fail))
     if window < 1:
         raise CheckError("window must be at least 1 second, not %r" % (window,))
-    runner = runner or Runner()
+    given_runner, runner = runner, runner or Runner()
     problems = []   # (status, text)
     hwmon_dir, alarm = read_hwmon_alarm(root)
     temperature = read_temperature(root)
 
-    log = read_kernel_log(window, runner, root)
+    log = kernel_log.get(window) if kernel_log is not None else read_kernel_log(window, given_runner, root)
     events = log.matching(_UNDERVOLTAGE) if log.source else []
     normalised = log.matching(_NORMALISED) if log.source else []
     # The Pi kernel only prints under-voltage lines on a Pi: an empty log elsewhere is no source.

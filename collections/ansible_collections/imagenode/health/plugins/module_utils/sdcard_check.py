@@ -18,7 +18,6 @@ Evidence says which of these could be read.
 """
 
 import glob
-import hashlib
 import os
 import re
 import time
@@ -206,6 +205,7 @@ def _files(paths):
 
 
 def sha256_of(path):
+    import hashlib  # only for a manifest: OpenSSL's libcrypto costs the probe ~2 MiB
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(65536), b""):
@@ -257,13 +257,14 @@ def manifest_step(mode, paths, manifest_file, check_mode):
 
 def run_sdcard_check(path="/", window=86400, mmc_warn=1, mmc_fail=10, canary=True, canary_dir=None,
                      manifest="none", manifest_paths=None, manifest_file="/var/lib/imagenode-health/manifest.json",
-                     write_warn_mb_per_day=None, root="/", runner=None, check_mode=False):
+                     write_warn_mb_per_day=None, root="/", runner=None, check_mode=False, kernel_log=None):
+    """kernel_log: a kernel_log.SharedKernelLog that node_health reads once for this check and power_check."""
     stopwatch = Stopwatch()
     if manifest not in ("none", "create", "verify"):
         raise CheckError("manifest must be none, create or verify, not %r" % (manifest,))
     if not 0 < mmc_warn <= mmc_fail:
         raise CheckError("mmc_warn must be at least 1 and at most mmc_fail (%s, %s)" % (mmc_warn, mmc_fail))
-    runner = runner or Runner()
+    given_runner, runner = runner, runner or Runner()
     sources = dict.fromkeys(("mountinfo", "block_device", "kernel_log", "ext4_counters", "canary", "manifest",
                              "write_stats"), False)
     findings = []  # (status, text)
@@ -285,7 +286,7 @@ def run_sdcard_check(path="/", window=86400, mmc_warn=1, mmc_fail=10, canary=Tru
     is_mmc = bool(disk and disk.startswith("mmcblk"))
     evidence.update(device=device, disk=disk, is_mmc=is_mmc)
 
-    log = read_kernel_log(window, runner, root)
+    log = kernel_log.get(window) if kernel_log is not None else read_kernel_log(window, given_runner, root)
     sources["kernel_log"] = log.source is not None
     names = set()
     if is_mmc:

@@ -1,0 +1,53 @@
+"""The probe's cheaper cycle (issue 6): its check threads are kept from cycle to cycle,
+the heap is trimmed after start-up, the fact and textfile are replaced without fsync."""
+
+import threading
+
+from .conftest import FakeClock, FakeHealth, checks_healthy
+
+from imagenode_health_core import atomic_file
+from imagenode_probe import daemon, outputs
+from imagenode_probe.daemon import Probe
+
+
+def test_the_check_threads_are_kept_between_cycles(make_config, tmp_path):
+    (tmp_path / "imagenode.yaml").write_text("node:\n  name: testnode\nhub_address:\n  H1: tcp://127.0.0.1:9\n")
+    probe = Probe(make_config(checks=["wifi_info", "instance_check"]), clock=FakeClock(), boot_id="b")
+    seen = []
+    for _cycle in range(3):
+        report = probe.run_cycle(send=False, act=False)
+        assert set(report["health"]["checks"]) == set(["wifi_info", "instance_check"])
+        seen.append(probe._executor)
+        names = sorted(t.name for t in threading.enumerate() if t.name.startswith("check"))
+        assert 1 <= len(names) <= 2
+    assert seen[0] is not None and seen[0] is seen[1] is seen[2]
+    probe._executor.shutdown()
+
+
+def test_an_injected_health_gets_no_executor(make_config):
+    health = FakeHealth(checks_healthy)
+    probe = Probe(make_config(), health=health, clock=FakeClock(), boot_id="b")
+    probe.run_cycle(send=False)
+    assert probe._executor is None
+
+
+def test_run_trims_the_heap_after_the_first_cycle(make_config, monkeypatch):
+    calls = []
+    monkeypatch.setattr(daemon, "release_memory", lambda: calls.append(1))
+    probe = Probe(make_config(interval=1), health=FakeHealth(checks_healthy), boot_id="b",
+                  notify=lambda *a: None)
+    probe.run(max_cycles=1)
+    assert calls == [1]  # after the first cycle (and after each expensive one)
+    monkeypatch.undo()
+    daemon.release_memory()  # the real one: never raises, glibc or not
+
+
+def test_fact_and_textfile_are_replaced_without_fsync_the_state_with(make_config, monkeypatch):
+    durable, volatile = [], []
+    monkeypatch.setattr(outputs, "atomic_write_json", lambda path, value, mode=0o644: durable.append(path))
+    monkeypatch.setattr(outputs, "atomic_write_volatile", lambda path, data, mode=0o644: volatile.append(path))
+    probe = Probe(make_config(), health=FakeHealth(checks_healthy), clock=FakeClock(), boot_id="b")
+    probe.run_cycle(send=False)
+    assert durable == [probe.state_path]
+    assert sorted(volatile) == sorted([probe.config["facts_file"], probe.config["textfile"]])
+    assert atomic_file.atomic_write_volatile is not atomic_file.atomic_write
