@@ -10,9 +10,9 @@ timeout per cycle, not one per queued heartbeat.
 """
 
 import logging
-import os
 import time
 
+from imagenode_health_core import curve_keys
 from imagenode_health_core import heartbeat as wire
 
 try:
@@ -27,38 +27,23 @@ class KeyError_(ValueError):
     """A key file the probe cannot use."""
 
 
-def load_certificate(filename):
-    """(public, secret or None) as bytes: zmq.auth.load_certificate's parsing and errors,
-    without importing zmq.auth (its authenticator, datetime...: ~1.3 MiB in the probe)."""
-    public_key = secret_key = None
-    if not os.path.exists(filename):
-        raise OSError("Invalid certificate file: %s" % filename)
-    with open(filename, "rb") as handle:
-        for line in handle:
-            line = line.strip()
-            if line.startswith(b"#"):
-                continue
-            if line.startswith(b"public-key"):
-                public_key = line.split(b"=", 1)[1].strip(b" \t'\"")
-            if line.startswith(b"secret-key"):
-                secret_key = line.split(b"=", 1)[1].strip(b" \t'\"")
-            if public_key and secret_key:
-                break
-    if public_key is None:
-        raise ValueError("No public key found in %s" % filename)
-    return public_key, secret_key
+def _read_keys(path):
+    """(public, secret or None) as bytes: the shared core's certificate reader
+    (not zmq.auth's, whose import costs the probe about 1.3 MiB)."""
+    public, secret = curve_keys.read_certificate(path)
+    return public.encode("ascii"), (secret.encode("ascii") if secret else None)
 
 
 def load_keys(client_key, server_key):
     """(client public, client secret, server public) from zmq.auth certificate files."""
     try:
-        public, secret = load_certificate(client_key)
+        public, secret = _read_keys(client_key)
     except (IOError, OSError, ValueError) as exc:
         raise KeyError_("client_key %s: %s" % (client_key, exc))
     if not secret:
         raise KeyError_("client_key %s holds no secret key (give the .key_secret file)" % client_key)
     try:
-        server_public, _unused = load_certificate(server_key)
+        server_public, _unused = _read_keys(server_key)
     except (IOError, OSError, ValueError) as exc:
         raise KeyError_("server_key %s: %s" % (server_key, exc))
     return public, secret, server_public
