@@ -103,3 +103,39 @@ def test_hub_flags_text_that_would_crash_imagehub(lab):
     assert send(HUBS["hub1"], "node9|") == b"OK"  # still answers afterwards
     assert send(HUBS["hub1"], "node9|Heartbeat") == b"OK"
     assert "WOULD-CRASH-IMAGEHUB ~ node9|" in labctl.hub_log("hub1")
+
+
+def ansible_verbose(*args):
+    """`ansible node1 ARGS -vvv` as the repo runs it: (exit code, output, the
+    podman sub-commands the connection ran)."""
+    import subprocess
+    import re
+    sys.path.insert(0, os.path.dirname(__file__))
+    import labansible
+    proc = subprocess.run([os.path.join(labansible.BIN, "ansible"), "node1", "-vvv"] + list(args),
+                          cwd=labansible.ROOT, env=dict(labansible.env(), ANSIBLE_STDOUT_CALLBACK="default"),
+                          capture_output=True, text=True, timeout=120)
+    calls = re.findall(r"RUN \[b'[^']*podman', b'(\w+)'", proc.stdout)
+    return proc.returncode, proc.stdout + proc.stderr, calls
+
+
+def test_lab_connection_runs_a_task_in_one_podman_exec(lab):
+    # lab/connection_plugins/lab_podman.py: pipelined, as over SSH; upstream's
+    # podman connection needs a mount, three execs and a temp dir per task.
+    rc, out, calls = ansible_verbose("-m", "ansible.builtin.ping", "--become")
+    assert rc == 0 and "node1 | SUCCESS" in out and "pong" in out, out[-2000:]
+    assert calls == ["exec"], out[-2000:]
+
+
+def test_lab_connection_copies_and_fetches_files(lab, tmp_path):
+    text = "labtest %s\n" % uuid.uuid4().hex
+    rc, out, calls = ansible_verbose("-m", "ansible.builtin.copy", "--become", "-a", json.dumps(
+        {"content": text, "dest": "/root/labtest-copy", "mode": "0600"}))
+    assert rc == 0, out[-2000:]
+    assert "mount" in calls  # files go across the container's mounted filesystem
+    assert labctl.exec_in("node1", ["cat", "/root/labtest-copy"]).stdout == text
+    assert labctl.exec_in("node1", ["stat", "-c", "%a", "/root/labtest-copy"]).stdout.strip() == "600"
+    rc, out, _ = ansible_verbose("-m", "ansible.builtin.fetch", "-a", json.dumps(
+        {"src": "/root/labtest-copy", "dest": str(tmp_path) + "/", "flat": False}))
+    assert rc == 0, out[-2000:]
+    assert (tmp_path / "node1" / "root" / "labtest-copy").read_text() == text
