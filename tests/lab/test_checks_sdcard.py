@@ -5,8 +5,10 @@ mkfs.ext4, losetup, mount), two inodes cleared with `debugfs -w clri` while
 unmounted, then the files looked up so the kernel itself records ext4 errors
 (/sys/fs/ext4/loopN/errors_count). sdcard_check runs through Ansible on
 localhost with `path` (and its canary) inside the mount. Then the mount is
-remounted read-only, which must be reported. Loop device and mount are
-removed in a finalizer whatever happens. No lab containers are used, so the
+remounted read-only, which must be reported. A second image is mounted
+errors=remount-ro, as Raspberry Pi OS mounts its root, and one corrupted
+lookup makes the kernel itself take it read-only, as it does to a dying card.
+Loop devices and mounts are removed in finalizers whatever happens. No lab containers are used, so the
 lab is not held.
 """
 import os
@@ -100,5 +102,58 @@ def test_read_only_remount_is_reported(corrupted):
     res = sdcard(corrupted["mnt"])
     assert res["status"] == "fail"
     assert res["read_only"] is True
+    assert "read-only" in res["summary"]
+    assert res["evidence"]["canary"]["ok"] is False
+
+
+@pytest.fixture
+def dying(tmp_path, request):
+    """An ext4 card mounted errors=remount-ro, one corrupted lookup away from
+    the kernel's emergency read-only."""
+    image, mnt = str(tmp_path / "dying.img"), str(tmp_path / "mnt")
+    os.mkdir(mnt)
+    state = {"loop": None, "mounted": False}
+
+    def cleanup():
+        if state["mounted"]:
+            subprocess.run(["umount", "-l", mnt], capture_output=True)
+        if state["loop"]:
+            subprocess.run(["losetup", "-d", state["loop"]], capture_output=True)
+    request.addfinalizer(cleanup)
+    sh(["truncate", "-s", "32M", image])
+    sh(["mkfs.ext4", "-q", "-F", image])
+    state["loop"] = sh(["losetup", "--find", "--show", image]).stdout.strip()
+    sh(["mount", state["loop"], mnt])
+    state["mounted"] = True
+    with open(os.path.join(mnt, "imagenode.yaml"), "w") as f:
+        f.write("program file\n")
+    sh(["umount", mnt])
+    state["mounted"] = False
+    sh(["debugfs", "-w", "-R", "clri /imagenode.yaml", state["loop"]])
+    sh(["mount", "-o", "errors=remount-ro", state["loop"], mnt])
+    state["mounted"] = True
+    return {"mnt": mnt, "loop": state["loop"]}
+
+
+def test_kernel_read_only_after_errors_is_reported(dying):
+    assert sdcard(dying["mnt"])["status"] == "ok"  # healthy until the bad block is read
+    with pytest.raises(OSError):
+        os.stat(os.path.join(dying["mnt"], "imagenode.yaml"))
+    # The kernel aborts the journal and stops writes from a work item: wait
+    # for a write to fail (bounded).
+    probe = os.path.join(dying["mnt"], "write-probe")
+    for _attempt in range(50):
+        try:
+            with open(probe, "w") as f:
+                f.write("x")
+            os.unlink(probe)
+        except OSError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the kernel kept %s writable for 10 s after an ext4 error with errors=remount-ro" % dying["mnt"])
+    res = sdcard(dying["mnt"])
+    assert res["status"] == "fail", res["summary"]
+    assert res["read_only"] is True, res["evidence"]["mount"]
     assert "read-only" in res["summary"]
     assert res["evidence"]["canary"]["ok"] is False

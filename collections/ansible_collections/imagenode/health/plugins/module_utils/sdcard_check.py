@@ -278,10 +278,18 @@ def run_sdcard_check(path="/", window=86400, mmc_warn=1, mmc_fail=10, canary=Tru
     if mount is not None:
         device, disk = block_device(mount["devno"], root)
         sources["block_device"] = device is not None
-        read_only = "ro" in mount["options"] or "ro" in mount["super_options"]
+        # An ext4 error with errors=remount-ro used to set the whole mount
+        # "ro"; since Linux 6.x the mount stays "rw" and the superblock says
+        # "emergency_ro" while every write fails with EROFS.
+        emergency = "emergency_ro" in mount["super_options"] or "emergency_ro" in mount["options"]
+        read_only = "ro" in mount["options"] or "ro" in mount["super_options"] or emergency
         evidence["mount"] = {"mountpoint": mount["mountpoint"], "fstype": mount["fstype"], "source": mount["source"],
-                             "devno": mount["devno"], "options": mount["options"], "read_only": read_only}
-        if read_only:
+                             "devno": mount["devno"], "options": mount["options"],
+                             "super_options": mount["super_options"], "read_only": read_only}
+        if emergency:
+            findings.append((FAIL, "%s was made read-only by the kernel after filesystem errors (emergency_ro)"
+                             % mount["mountpoint"]))
+        elif read_only:
             findings.append((FAIL, "%s is mounted read-only" % mount["mountpoint"]))
     is_mmc = bool(disk and disk.startswith("mmcblk"))
     evidence.update(device=device, disk=disk, is_mmc=is_mmc)

@@ -146,6 +146,25 @@ def test_read_only_remount_fails(tmp_path):
     assert "mounted read-only" in result["summary"]
 
 
+def test_emergency_read_only_after_errors_fails(tmp_path):
+    # Linux 6.x after an ext4 error with errors=remount-ro: the mount still
+    # says rw, the superblock options say emergency_ro.
+    line = "/ / rw,noatime shared:1 - ext4 /dev/mmcblk0p2 rw"
+    emergency = PI_MOUNTINFO.replace(line, line + ",errors=remount-ro,emergency_ro")
+    result = run_sdcard_check(runner=FakeRunner(QUIET), **pi(tmp_path, **{"/proc/self/mountinfo": emergency}))
+    assert result["status"] == "fail" and result["read_only"] is True
+    assert "read-only by the kernel after filesystem errors" in result["summary"]
+    assert "emergency_ro" in result["evidence"]["mount"]["super_options"]
+
+
+def test_errors_remount_ro_option_alone_is_not_read_only(tmp_path):
+    # "errors=remount-ro" is the policy, not the state: a healthy card has it.
+    line = "/ / rw,noatime shared:1 - ext4 /dev/mmcblk0p2 rw"
+    policy = PI_MOUNTINFO.replace(line, line + ",errors=remount-ro")
+    result = run_sdcard_check(runner=FakeRunner(QUIET), **pi(tmp_path, **{"/proc/self/mountinfo": policy}))
+    assert result["status"] == "ok" and result["read_only"] is False, result["summary"]
+
+
 def test_canary_failure_fails(tmp_path):
     args = pi(tmp_path)
     args["canary_dir"] = str(tmp_path / "missing")
