@@ -171,3 +171,26 @@ def test_heartbeat_follows_the_wire_format(make_config, keys):
     finally:
         probe._links.close()
         monitor.stop()
+
+
+def test_unwritable_queue_loses_heartbeats_not_the_probe(make_config, keys, tmp_path):
+    # A read-only or broken card under the queue: undelivered heartbeats are
+    # lost and counted, the cycle goes on, and the next delivery works.
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the queue's parent should be\n")
+    monitor = Monitor(keys).start()
+    port = monitor.port
+    monitor.stop()
+    probe = make_probe(make_config, keys, port, queue_dir=str(blocker / "queue"))
+    try:
+        for _ in range(2):
+            assert probe.run_cycle()["heartbeat"]["seq"] is not None
+        assert probe.spool_errors == 2 and len(probe.spool) == 0
+        back = Monitor(keys, port=port).start()
+        try:
+            probe.run_cycle()
+            assert back.received == [2]
+        finally:
+            back.stop()
+    finally:
+        probe._links.close()

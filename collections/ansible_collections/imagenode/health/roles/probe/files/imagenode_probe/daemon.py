@@ -153,6 +153,7 @@ class Probe(object):
         self.boot_id = boot_id if boot_id is not None else event_log.boot_id()
         self.state_path = os.path.join(config["state_dir"], "state.json")
         self.spool = Spool(config["queue_dir"], config["queue_max"])
+        self.spool_errors = 0
         self._links = links
         self.started = clock()
         self.cycle = 0                 # cycles of this process (the scheduler's count)
@@ -434,7 +435,13 @@ class Probe(object):
                 self.heartbeats_sent += 1
                 self.last_ack = links.last_ack()
                 return True
-        self.spool.put(beat)
+        try:
+            self.spool.put(beat)
+        except (IOError, OSError) as exc:
+            # A read-only or full card: the heartbeat is lost, the probe goes
+            # on (its next heartbeat, once a monitor answers, says why).
+            self.spool_errors += 1
+            LOG.warning("cannot queue heartbeat %d in %s: %s", beat["seq"], self.spool.directory, exc)
         self.last_ack = links.last_ack() or self.last_ack
         return False
 
