@@ -19,7 +19,7 @@ export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 
 help:
 	@echo "make demo   - set up, start the lab fleet, deploy, break it seven ways, heal it, audit it (reports/demo/)"
-	@echo "make test   - set up and run every test (pytest, sanity, lint, lab, molecule); make test-demo runs the demo as a test"
+	@echo "make test   - set up and run every test (pytest, sanity, lint, lab, molecule, the demo as a test); make test-STAGE runs one"
 	@echo "make lab-up / make lab-down / make lab-status - the lab fleet by hand"
 	@echo "make bench  - one table: probe vs monit/node_exporter, lab faults with and without the probe, monitor ingest, audit vs ping (bench/results.md)"
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on the built-in lab fleet, narrated a line a step.
 # Deploy the probe to a fleet of nine containers (hub1, hub2, node1..node7),
-# audit it, break it for real in six ways, watch the probes heal what they can,
-# run recover.yml for what needs Ansible, audit again. Every wait polls real
+# audit it, break it for real in seven ways, watch the probes heal what they can
+# and refuse what they must, run recover.yml for what needs Ansible, replace a
+# dead SD card, audit again. Every wait polls real
 # state (the heartbeat monitor, the nodes) with a timeout. Playbook output goes
 # to reports/demo/*.log; the screen shows what each step found.
 # The lab is taken down at the end unless KEEP_LAB=1 (then `make lab-down`).
@@ -152,7 +153,7 @@ say "hub1's hub program is repaired (started again); the nodes stay on hub2 (fai
 "${LABCTL[@]}" hub-start hub1
 
 # ---------------------------------------------------------------------------
-step "faults 2-7 injected"
+step "faults 2-8 injected"
 # node4's camera runs under cron, whose keep-alive starts a missing camera on
 # every minute: kill it well before one, so it is the probe that restarts it.
 sec=$((10#$(date +%S)))
@@ -160,7 +161,8 @@ if [ "$sec" -gt 42 ]; then
     note "waiting $((62 - sec)) s for a new minute: cron's every-minute keep-alive must not be the one that restarts node4's camera"
     sleep $((62 - sec))
 fi
-say "FAULTS: six more at once, each done for real on its node"
+NODE3_BOOT=$(on node3 cut -d " " -f 22 /proc/1/stat)
+say "FAULTS: seven more at once, each done for real on its node"
 "${LABCTL[@]}" radio node1 lab/demo/radio-weak.json
 note "node1 (systemd): WiFi joined to 'Barn' at -78 dBm while the known 'House' is at -52 dBm (only the radio is simulated)"
 on node2 kill -STOP "$(camera_pid node2)" || miss "node2: FAILED to inject its fault"
@@ -169,10 +171,10 @@ on node4 kill -9 "$(camera_pid node4)" || miss "node4: FAILED to inject its faul
 note "node4 (cron):    camera program killed with kill -9"
 on node6 runuser -u pi -- sh -c "cd $CAMERA_DIR && setsid nohup python3 -u imagenode.py >/dev/null 2>&1 </dev/null &"
 note "node6 (screen):  a second camera program started by hand (a duplicate instance)"
-# A read-only root (a failing SD card) is not injected: remounting a lab
-# node's root read-only is refused (EBUSY) while the camera program holds
-# its log open for writing, and on a read-only root Ansible's podman
-# connection cannot make its temporary directory (the node is unreachable).
+# node3's card is a real ext4 filesystem on a loop device (lab/sdcard.py);
+# a container's own root cannot be made read-only from inside.
+"${LABCTL[@]}" card-fail node3 | sed 's/^/    /' || miss "node3: FAILED to inject its fault"
+note "node3 (systemd): its SD card (ext4, errors=remount-ro, holding the probe's state) had an ext4 error: the kernel made it read-only"
 on node5 kill -STOP "$(camera_pid node5)" || miss "node5: FAILED to inject its fault"
 note "node5 (cron):    camera program frozen with SIGSTOP"
 on node7 systemctl stop imagenode-probe.service
@@ -180,11 +182,20 @@ on node7 kill -STOP "$(camera_pid node7)" || miss "node7: FAILED to inject its f
 note "node7 (screen):  its probe stopped (as if someone stopped it and forgot), and its camera frozen: nothing on node7 can heal it"
 
 step "probes healing"
-say "Watching the monitor's live view while the probes heal what they can (node7 is not expected to heal itself)"
-"${WATCH[@]}" until node1,node2,node4,node5,node6=healed node7=silent --timeout 150 \
+say "Watching the monitor's live view while the probes heal what they can (node3's card cannot be healed; node7 is not expected to heal itself)"
+"${WATCH[@]}" until node1,node2,node4,node5,node6=healed node3=refused node7=silent --timeout 150 \
     || miss "NOT everything reached the expected state within 150 s (see above)"
 say "The monitor's view now: imagenode-monitor status on hub1"
 monitor_view
+
+step "node3 not rebooted"
+say "node3: a read-only card is the one fault whose only step is a reboot, and its probe refused it"
+note "the reboot budget lives on the card: a reboot it cannot record is one it could not count, and so could loop"
+if [ "$(on node3 cut -d " " -f 22 /proc/1/stat)" = "$NODE3_BOOT" ]; then
+    note "node3 was not rebooted (its PID 1 started at the same tick as before the fault)"
+else
+    miss "node3 was rebooted"
+fi
 
 # ---------------------------------------------------------------------------
 step "recover.yml node7"
@@ -199,6 +210,12 @@ ansible node7 -m ansible.builtin.systemd_service -a "name=imagenode-probe.servic
     && note "node7: imagenode-probe.service started" || miss "node7: could not start the probe (reports/demo/node7-probe-start.log)"
 "${WATCH[@]}" until node7=healthy --timeout 90 || miss "node7 not healthy in the monitor within 90 s"
 
+step "node3's new card"
+say "node3 needs a person: the operator powers it off, puts in a new SD card and powers it on (labctl.py card-replace node3)"
+"${LABCTL[@]}" card-replace node3 | sed 's/^/    /' || miss "node3: the card could not be replaced"
+note "systemd starts imagenode and the probe again; the probe writes its state on the new card"
+"${WATCH[@]}" until node3=healthy --timeout 90 || miss "node3 not healthy in the monitor within 90 s of its new card"
+
 # ---------------------------------------------------------------------------
 step "final audit"
 say "The final audit: every node, every check, and the HTML report"
@@ -206,7 +223,7 @@ AUDIT_RC=0
 SHOW="Print the fleet table|Print the report's summary and where it is" play audit-2 playbooks/audit.yml -e "audit_report_dir=$AUDIT_DIR" || AUDIT_RC=$?
 
 step "summary"
-say "Who did what since the first fault (each node's event log)"
+say "Who did what since the first fault (each node's event log; node3's went with its old card)"
 "${WATCH[@]}" events --since "$FAULTS_T" --playbook node7 --from "$REC_T0" --to "$REC_T1"
 say "The report: $AUDIT_DIR/latest.html (and latest.json; timestamped copies beside them)"
 exit "$AUDIT_RC"

@@ -5,7 +5,8 @@ The fleet is defined once, by the Ansible inventory inventory/lab.yml (groups
 `hubs` and `nodes`, `ansible_host` = container name, `lab_ipv4`, and
 `lab_network`/`lab_subnet`/`lab_gateway` in all.vars). Run as root with the
 venv's python:  labctl.py image | up [--only NAME ...] | down | status |
-hub-stop NAME | hub-start NAME.  Tests import it:
+hub-stop NAME | hub-start NAME | card-fail NAME | card-replace NAME.
+Tests import it:
 
     image() -> str                       build the image if missing, its tag
     up(names=None) -> list[dict]         (re)create the fleet (or some hosts)
@@ -19,6 +20,9 @@ hub-stop NAME | hub-start NAME.  Tests import it:
     hub_answers(ip, port) -> bool        one imagezmq request from the host
     restart(name) -> float               podman restart (a reboot as the node
                                          sees it), wait for systemd; seconds
+    card_fail(name)                      the node's SD card (lab/sdcard.py) hits
+                                         an ext4 error: the kernel makes it read-only
+    card_replace(name) -> float          power off, a new card, power on; seconds
     lab_session()                        context manager: hold the lab for
                                          this process (tests hold it per module)
 
@@ -40,6 +44,9 @@ import tarfile
 import time
 
 import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sdcard  # noqa: E402  # lab/sdcard.py, beside this file
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INVENTORY = os.path.join(ROOT, "inventory", "lab.yml")
@@ -294,6 +301,8 @@ def down(quiet=False):
     if gone:
         # -t 0: nothing in a lab container needs a clean shutdown.
         run(["podman", "rm", "--force", "--ignore", "-t", "0"] + gone)
+    # The cards after their containers: a bind mount keeps a card busy.
+    sdcard.remove_all()
     had_net = run(["podman", "network", "exists", net], check=False).returncode == 0
     if had_net:
         run(["podman", "network", "rm", net])
@@ -408,8 +417,12 @@ def setup_node(h):
 
 def start_host(h, tag, add_hosts, net):
     """Run one container, wait for systemd, give it its role. Returns a row."""
+    card = []
+    if h["vars"].get("lab_sdcard_mount"):
+        # A real ext4 card at that path (lab/sdcard.py), so it can fail for real.
+        card = ["--volume", "%s:%s" % (sdcard.create(h["name"]), h["vars"]["lab_sdcard_mount"])]
     run(["podman", "run", "-d", "--name", h["container"], "--hostname", h["name"],
-         "--network", net, "--ip", h["ip"]] + add_hosts +
+         "--network", net, "--ip", h["ip"]] + add_hosts + card +
         ["--systemd=always",
          # A reboot inside (systemctl reboot, ansible.builtin.reboot) ends
          # the container's PID 1; podman starts it again, as a Pi boots.
@@ -517,6 +530,33 @@ def restart(name, timeout=BOOT_TIMEOUT):
     return time.monotonic() - t0
 
 
+def card_fail(name):
+    """The node's SD card hits an ext4 error; returns once the kernel has
+    made it read-only (lab/sdcard.py)."""
+    try:
+        sdcard.fail(host(name)["name"])
+    except sdcard.CardError as exc:
+        raise LabError(str(exc))
+
+
+@exclusive
+def card_replace(name, timeout=BOOT_TIMEOUT):
+    """What an operator does for a dead card: power the node off, put in a
+    new (empty) card, power it on. Waits for systemd; returns the seconds."""
+    h = host(name)
+    if not h["vars"].get("lab_sdcard_mount"):
+        raise LabError("%s has no lab SD card (lab_sdcard_mount in inventory/lab.yml)" % name)
+    t0 = time.monotonic()
+    run(["podman", "stop", "-t", "0", h["container"]], timeout=timeout)  # the power cut
+    try:
+        sdcard.create(h["name"])
+    except sdcard.CardError as exc:
+        raise LabError(str(exc))
+    run(["podman", "start", h["container"]], timeout=timeout)
+    wait_running(h["container"], timeout=timeout)
+    return time.monotonic() - t0
+
+
 def hub_log(name):
     """The text of the hub's message log ('' if nothing was received yet)."""
     proc = exec_in(host(name)["container"], ["cat", HUB_LOG], check=False)
@@ -584,7 +624,7 @@ def main(argv=None):
     p.add_argument("--only", nargs="+", metavar="NAME", help="hosts or groups to start")
     sub.add_parser("down", help="remove the lab containers and network")
     sub.add_parser("status", help="containers, systemd state, hub answers")
-    for cmd in ("hub-stop", "hub-start", "restart"):
+    for cmd in ("hub-stop", "hub-start", "restart", "card-fail", "card-replace"):
         sub.add_parser(cmd).add_argument("name")
     p = sub.add_parser("radio", help="give a node the simulated radio with a scenario (JSON file)")
     p.add_argument("name")
@@ -612,6 +652,11 @@ def main(argv=None):
                 set_radio(args.name, json.load(handle))
         elif args.cmd == "restart":
             print("%s restarted, systemd running, in %.1f s" % (args.name, restart(args.name)))
+        elif args.cmd == "card-fail":
+            card_fail(args.name)
+            print("%s: its SD card had an ext4 error; the kernel made it read-only" % args.name)
+        elif args.cmd == "card-replace":
+            print("%s: a new SD card, powered on, systemd running, in %.1f s" % (args.name, card_replace(args.name)))
     except LabError as exc:
         print("labctl: %s" % exc, file=sys.stderr)
         return 1

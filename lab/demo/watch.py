@@ -11,6 +11,8 @@
           up       heartbeating and not failing (ok or warn)
           healed   a new action since this watch began, and now up
           acted    a new action since this watch began, whatever its result
+          refused  a new action since this watch began that was refused
+                   (a reboot the budget did not allow)
           silent   no heartbeat for silent_after intervals
     watch.py events --since EPOCH [--playbook NODES --from A --to B]
         What each node's event log (/var/lib/imagenode-health/events.json,
@@ -36,7 +38,7 @@ import labctl  # noqa: E402
 MONITOR = "http://%s:9108/state.json" % labctl.host("hub1")["ip"]
 SHORT = {"hub_check": "hub", "ping_check": "ping", "wifi_info": "wifi", "instance_check": "inst",
          "latency_check": "lat", "sdcard_check": "sd", "power_check": "pwr"}
-WANTS = ("healthy", "up", "healed", "acted", "silent")
+WANTS = ("healthy", "up", "healed", "acted", "refused", "silent")
 
 
 def snapshot():
@@ -64,8 +66,9 @@ def reached(want, entry, first_action):
     state = entry.get("state")
     up = state in ("healthy", "degraded")
     new_action = entry.get("last_action") and action_key(entry) != first_action
+    refused = bool(new_action) and (entry.get("last_action") or {}).get("result") == "refused"
     return {"healthy": state == "healthy", "up": up, "healed": bool(new_action) and up,
-            "acted": bool(new_action), "silent": state == "silent"}[want]
+            "acted": bool(new_action), "refused": refused, "silent": state == "silent"}[want]
 
 
 def until(specs, timeout):

@@ -139,3 +139,26 @@ def test_lab_connection_copies_and_fetches_files(lab, tmp_path):
         {"src": "/root/labtest-copy", "dest": str(tmp_path) + "/", "flat": False}))
     assert rc == 0, out[-2000:]
     assert (tmp_path / "node1" / "root" / "labtest-copy").read_text() == text
+
+
+def test_node3_card_fails_read_only_and_is_replaced(lab):
+    # node3's SD card is a real ext4 filesystem on a loop device (lab/sdcard.py).
+    sys.path.insert(0, os.path.dirname(__file__))
+    import labansible
+    card = labctl.host("node3")["vars"]["lab_sdcard_mount"]
+
+    def check():
+        return labansible.module("node3", "sdcard_check", {"path": card})["node3"]
+    before = check()
+    assert before["status"] == "ok" and before["read_only"] is False, before["summary"]
+    boot = labctl.exec_in("node3", ["cut", "-d", " ", "-f", "22", "/proc/1/stat"]).stdout
+    labctl.card_fail("node3")
+    failed = check()
+    assert failed["status"] == "fail" and failed["read_only"] is True, failed["summary"]
+    assert failed["ext4_errors"] >= 1
+    write = labctl.exec_in("node3", ["touch", card + "/after-the-error"], check=False)
+    assert write.returncode != 0 and "Read-only file system" in write.stderr
+    labctl.card_replace("node3")
+    assert labctl.exec_in("node3", ["cut", "-d", " ", "-f", "22", "/proc/1/stat"]).stdout != boot  # powered off and on
+    after = check()
+    assert after["status"] == "ok" and after["read_only"] is False and after["ext4_errors"] == 0, after["summary"]
