@@ -9,7 +9,9 @@
 # Upstream marks pipelining unsupported because it runs `exec` without `-i`,
 # so the container's stdin is closed. And it runs `podman mount` for every
 # task, though only file transfers use the mount: here it is made when the
-# first file goes across. Nothing else differs.
+# first file goes across. And a container that is gone, stopped or paused
+# makes the host unreachable, as a dead SSH link does: upstream learns that
+# from its temp-dir exec failing, which pipelining no longer runs.
 # Copyright (c) 2026 imagenode-health contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt)
 
@@ -69,9 +71,13 @@ DOCUMENTATION = """
 
 import shlex
 
+from ansible.errors import AnsibleConnectionFailure
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.connection import ConnectionBase, ensure_connect
 from ansible_collections.containers.podman.plugins.connection.podman import Connection as PodmanConnection
+
+
+PODMAN_ERRORS = (125, 255)
 
 
 class Connection(PodmanConnection):
@@ -110,4 +116,12 @@ class Connection(PodmanConnection):
             exec_args.append("--interactive")
         if self.user:
             exec_args.extend(("--user", self.user))
-        return self._podman(exec_args, shlex.split(to_native(cmd, errors="surrogate_or_strict")), in_data)
+        rc, stdout, stderr = self._podman(exec_args, shlex.split(to_native(cmd, errors="surrogate_or_strict")), in_data)
+        # podman itself failed, not the command inside (whose own codes
+        # podman passes through): 125 for no such container, 255 for one
+        # that is stopped or paused ("container state improper"); podman's
+        # message is then all there is, starting "Error: ".
+        if rc in PODMAN_ERRORS and not stdout and stderr.startswith(b"Error: "):
+            raise AnsibleConnectionFailure("podman exec in %s failed: %s" % (
+                self._container_id, to_native(stderr.strip(), errors="surrogate_or_replace")))
+        return rc, stdout, stderr
