@@ -85,6 +85,7 @@ class Connection(PodmanConnection):
 
     transport = "lab_podman"
     has_pipelining = True
+    _mount_tried = False
 
     def _connect(self):
         # The container's filesystem is mounted by _mount(), on first use.
@@ -93,7 +94,7 @@ class Connection(PodmanConnection):
         return self
 
     def _mount(self):
-        if not getattr(self, "_mount_tried", False):
+        if not self._mount_tried:
             self._mount_tried = True
             PodmanConnection._connect(self)
 

@@ -33,9 +33,12 @@ def sh(argv, **kw):
     return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=60, **kw)
 
 
-@pytest.fixture(scope="module")
-def corrupted(tmp_path_factory, request):
-    base = tmp_path_factory.mktemp("sdcard")
+def corrupted_card(base, request, files, mount_options):
+    """An ext4 image on a loop device holding `files`, each inode cleared with
+    `debugfs -w clri` while unmounted (its directory entry stays behind,
+    "deleted inode referenced" on lookup, as a dying card leaves them), then
+    mounted at base/mnt with mount_options. Loop device and mount are removed
+    by a finalizer whatever happens. Returns {"mnt", "loop"}."""
     image, mnt = str(base / "card.img"), str(base / "mnt")
     os.mkdir(mnt)
     state = {"loop": None, "mounted": False}
@@ -53,19 +56,25 @@ def corrupted(tmp_path_factory, request):
     state["loop"] = sh(["losetup", "--find", "--show", image]).stdout.strip()
     sh(["mount", state["loop"], mnt])
     state["mounted"] = True
-    os.makedirs(os.path.join(mnt, "imagenode"))
-    for rel in ("imagenode/imagenode.py", "imagenode.yaml"):
+    for rel in files:
+        os.makedirs(os.path.dirname(os.path.join(mnt, rel)), exist_ok=True)
         with open(os.path.join(mnt, rel), "w") as f:
             f.write("program file\n")
     sh(["umount", mnt])
     state["mounted"] = False
-    # The corruption: zero two inodes whose directory entries stay behind
-    # ("deleted inode referenced" on lookup), as a dying card leaves them.
-    sh(["debugfs", "-w", "-R", "clri /imagenode/imagenode.py", state["loop"]])
-    sh(["debugfs", "-w", "-R", "clri /imagenode.yaml", state["loop"]])
-    # errors=continue: keep the fs writable, so read-only is our own step later.
-    sh(["mount", "-o", "errors=continue", state["loop"], mnt])
+    for rel in files:
+        sh(["debugfs", "-w", "-R", "clri /%s" % rel, state["loop"]])
+    sh(["mount", "-o", mount_options, state["loop"], mnt])
     state["mounted"] = True
+    return {"mnt": mnt, "loop": state["loop"]}
+
+
+@pytest.fixture(scope="module")
+def corrupted(tmp_path_factory, request):
+    # errors=continue: keep the fs writable, so read-only is our own step later.
+    state = corrupted_card(tmp_path_factory.mktemp("sdcard"), request,
+                           ("imagenode/imagenode.py", "imagenode.yaml"), "errors=continue")
+    mnt = state["mnt"]
     for rel in ("imagenode/imagenode.py", "imagenode.yaml"):
         with pytest.raises(OSError):
             os.stat(os.path.join(mnt, rel))
@@ -110,29 +119,7 @@ def test_read_only_remount_is_reported(corrupted):
 def dying(tmp_path, request):
     """An ext4 card mounted errors=remount-ro, one corrupted lookup away from
     the kernel's emergency read-only."""
-    image, mnt = str(tmp_path / "dying.img"), str(tmp_path / "mnt")
-    os.mkdir(mnt)
-    state = {"loop": None, "mounted": False}
-
-    def cleanup():
-        if state["mounted"]:
-            subprocess.run(["umount", "-l", mnt], capture_output=True)
-        if state["loop"]:
-            subprocess.run(["losetup", "-d", state["loop"]], capture_output=True)
-    request.addfinalizer(cleanup)
-    sh(["truncate", "-s", "32M", image])
-    sh(["mkfs.ext4", "-q", "-F", image])
-    state["loop"] = sh(["losetup", "--find", "--show", image]).stdout.strip()
-    sh(["mount", state["loop"], mnt])
-    state["mounted"] = True
-    with open(os.path.join(mnt, "imagenode.yaml"), "w") as f:
-        f.write("program file\n")
-    sh(["umount", mnt])
-    state["mounted"] = False
-    sh(["debugfs", "-w", "-R", "clri /imagenode.yaml", state["loop"]])
-    sh(["mount", "-o", "errors=remount-ro", state["loop"], mnt])
-    state["mounted"] = True
-    return {"mnt": mnt, "loop": state["loop"]}
+    return corrupted_card(tmp_path, request, ("imagenode.yaml",), "errors=remount-ro")
 
 
 def test_kernel_read_only_after_errors_is_reported(dying):

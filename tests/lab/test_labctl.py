@@ -5,7 +5,9 @@ and removes it at the end.
 """
 import json
 import os
+import re
 import shutil
+import subprocess
 import sys
 import uuid
 
@@ -15,6 +17,8 @@ import imagezmq
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "lab"))
 import labctl  # noqa: E402
+sys.path.insert(0, os.path.dirname(__file__))
+import labansible  # noqa: E402
 
 pytestmark = [
     pytest.mark.lab,
@@ -108,10 +112,6 @@ def test_hub_flags_text_that_would_crash_imagehub(lab):
 def ansible_verbose(*args):
     """`ansible node1 ARGS -vvv` as the repo runs it: (exit code, output, the
     podman sub-commands the connection ran)."""
-    import subprocess
-    import re
-    sys.path.insert(0, os.path.dirname(__file__))
-    import labansible
     proc = subprocess.run([os.path.join(labansible.BIN, "ansible"), "node1", "-vvv"] + list(args),
                           cwd=labansible.ROOT, env=dict(labansible.env(), ANSIBLE_STDOUT_CALLBACK="default"),
                           capture_output=True, text=True, timeout=120)
@@ -143,8 +143,6 @@ def test_lab_connection_copies_and_fetches_files(lab, tmp_path):
 
 def test_node3_card_fails_read_only_and_is_replaced(lab):
     # node3's SD card is a real ext4 filesystem on a loop device (lab/sdcard.py).
-    sys.path.insert(0, os.path.dirname(__file__))
-    import labansible
     card = labctl.host("node3")["vars"]["lab_sdcard_mount"]
 
     def check():
