@@ -53,6 +53,10 @@ def test_both_hubs_answer_before_any_cut(lab):
     assert res["status"] == "ok", res["summary"]
     assert res["failed_layer"] is None
     assert res["targets"]["hub1"]["answered"] and res["targets"]["hub2"]["answered"]
+    # the echo requests came from the module's own ICMP socket (root in a podman container: a
+    # datagram "ping socket", podman admitting group 0), not from a ping child, and they were answered
+    hosts = res["evidence"]["layers"]["hub_host"]["hosts"]
+    assert [(h["method"], h["icmp_via"], h["loss_pct"]) for h in hosts] == [("icmp", "datagram socket", 0.0)] * 2
 
 
 def test_one_hub_cut_is_not_a_down_layer(lab):
@@ -63,6 +67,8 @@ def test_one_hub_cut_is_not_a_down_layer(lab):
     assert res["targets"]["hub1"]["answered"] is False
     assert res["targets"]["hub2"]["answered"] is True
     assert res["evidence"]["layers"]["hub_host"]["status"] == "partial"
+    hub1 = [h for h in res["evidence"]["layers"]["hub_host"]["hosts"] if h["host"] == "hub1"][0]
+    assert "not permitted" in hub1["icmp_error"]  # the drop rule refuses the send, as ping's sendmsg is refused
     assert "hub1" in res["summary"]
 
 

@@ -1,7 +1,11 @@
-"""The probe's cheaper cycle (issue 6): its check threads are kept from cycle to cycle,
-the heap is trimmed after start-up, the fact and textfile are replaced without fsync."""
+"""The probe's cheaper cycle (issue 6): its check threads and its kernel log are kept from
+cycle to cycle, the heap is trimmed after start-up, the fact and textfile are replaced
+without fsync."""
 
+import os
 import threading
+
+import pytest
 
 from .conftest import FakeClock, FakeHealth, checks_healthy
 
@@ -21,6 +25,24 @@ def test_the_check_threads_are_kept_between_cycles(make_config, tmp_path):
         names = sorted(t.name for t in threading.enumerate() if t.name.startswith("check"))
         assert 1 <= len(names) <= 2
     assert seen[0] is not None and seen[0] is seen[1] is seen[2]
+    probe._executor.shutdown()
+
+
+@pytest.mark.skipif(not os.access("/dev/kmsg", os.R_OK), reason="needs a readable /dev/kmsg (root)")
+def test_the_kernel_log_is_followed_not_read_again_every_expensive_cycle(make_config, tmp_path):
+    (tmp_path / "imagenode.yaml").write_text("node:\n  name: testnode\nhub_address:\n  H1: tcp://127.0.0.1:9\n")
+    config = make_config(checks=["sdcard_check", "power_check"], check_options={"sdcard_check": {"canary": False, "manifest_file": str(tmp_path / "manifest.json")}})
+    probe = Probe(config, clock=FakeClock(), boot_id="b")
+    first = probe.run_cycle(send=False, act=False)
+    follower = probe._kernel_log
+    assert follower.available
+    ring = follower.records_read  # the ring buffer, read once at start
+    for _cycle in range(3):
+        report = probe.run_cycle(send=False, act=False)
+        assert probe._kernel_log is follower
+        assert report["health"]["checks"]["sdcard_check"]["evidence"]["kernel_log"]["source"] == "dmesg"
+    assert follower.records_read - ring < 50  # new records only, not the ring buffer three more times
+    assert first["health"]["checks"]["sdcard_check"]["status"] == report["health"]["checks"]["sdcard_check"]["status"]
     probe._executor.shutdown()
 
 

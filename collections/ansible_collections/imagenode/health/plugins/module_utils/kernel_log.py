@@ -158,39 +158,46 @@ def _kmsg_message(text):
     return _CONTROL.sub(lambda m: "\\x%02x" % ord(m.group(0)), message)
 
 
+def _kmsg_records(fd):
+    """(seq, seconds since boot, message) of each record /dev/kmsg has for fd
+    that it has not given it yet, until there are none (the fd is O_NONBLOCK)."""
+    while True:
+        try:
+            record = os.read(fd, 16384)
+        except BlockingIOError:  # EAGAIN: no more records
+            return
+        except BrokenPipeError:  # EPIPE: records overwritten while reading; go on with the next
+            continue
+        except OSError:
+            return
+        if not record:
+            return
+        header, _sep, rest = record.partition(b";")
+        fields = header.split(b",", 3)
+        try:
+            seq, secs = int(fields[1]), int(fields[2]) / 1000000.0
+        except (IndexError, ValueError):
+            continue
+        # the message ends at its newline; " KEY=value" dictionary lines follow it
+        yield seq, secs, rest.partition(b"\n")[0]
+
+
+def _open_kmsg(path):
+    return os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+
+
 def read_kmsg(since_boot=None, path="/dev/kmsg"):
     """The kernel's records from /dev/kmsg as parse_dmesg gives dmesg's output, or
     None when it cannot be opened (no /dev/kmsg, dmesg_restrict for non-root)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        fd = _open_kmsg(path)
     except OSError:
         return None
-    lines = []
     try:
-        while True:
-            try:
-                record = os.read(fd, 16384)
-            except BlockingIOError:  # EAGAIN: no more records
-                break
-            except BrokenPipeError:  # EPIPE: records overwritten while reading; go on with the next
-                continue
-            except OSError:
-                break
-            if not record:
-                break
-            header, _sep, rest = record.partition(b";")
-            fields = header.split(b",", 3)
-            try:
-                secs = int(fields[2]) / 1000000.0
-            except (IndexError, ValueError):
-                continue
-            if since_boot is not None and secs < since_boot:
-                continue
-            # the message ends at its newline; " KEY=value" dictionary lines follow it
-            lines.append(("+%.3fs" % secs, _kmsg_message(rest.partition(b"\n")[0])))
+        return [("+%.3fs" % secs, _kmsg_message(raw)) for _seq, secs, raw in _kmsg_records(fd)
+                if since_boot is None or secs >= since_boot]
     finally:
         os.close(fd)
-    return lines
 
 
 def read_kernel_log(window, runner=None, root="/"):
@@ -241,3 +248,155 @@ class SharedKernelLog(object):
                 self._log = read_kernel_log(max(window, self.window), None, self.root)
                 self.reads += 1
         return self._log.within(window)
+
+
+class FollowedKernelLog(KernelLog):
+    """A window of a KmsgFollower's records, as a KernelLog of source dmesg.
+    matching() asks the follower, which searches each record once per pattern
+    over its life; lines reads /dev/kmsg afresh (no consumer in the probe needs
+    every line of the window)."""
+
+    def __init__(self, follower, window, read_wall, read_uptime):  # pylint: disable=super-init-not-called
+        self.follower = follower
+        self.source = "dmesg"
+        self.error = None
+        self.window = window
+        self.read_wall = read_wall
+        self.read_uptime = read_uptime
+
+    def _since(self):
+        return None if self.read_uptime is None else max(0.0, self.read_uptime - self.window)
+
+    @property
+    def lines(self):
+        return read_kmsg(self._since(), self.follower.path) or []
+
+    def within(self, window):
+        if window >= self.window:
+            return self
+        return FollowedKernelLog(self.follower, window, self.read_wall, self.read_uptime)
+
+    def matching(self, pattern):
+        return self.follower.matching(pattern, self._since())
+
+
+class KmsgFollower(object):
+    """The probe's kernel log: /dev/kmsg kept open from cycle to cycle.
+
+    read_kernel_log reads the whole ring buffer (here ~2,000 records) every
+    time, which was most of the CPU of the probe's expensive cycle. A follower
+    reads each record once: get() takes only the records that came since the
+    last get(), and matching() searches only those for each pattern it has
+    been asked about, keeping the matching records (at most MAX_MATCHES per
+    pattern, the newest) of the longest window asked for. The first time a
+    pattern is asked for, the records before it are searched once, from a
+    fresh read of /dev/kmsg up to the follower's position.
+
+    The answers are read_kernel_log's dmesg answers. Unlike it, a follower never
+    asks journalctl: the journal's kernel lines are these same records, and a
+    follower that has run for the whole window has read all of them even when
+    the ring buffer has wrapped since. A follower just started sees what the
+    ring buffer still holds, as dmesg does; `lost` counts the records the kernel
+    overwrote before the follower read them.
+
+    `available` is False when /dev/kmsg cannot be opened (no /dev/kmsg, or
+    dmesg_restrict for a user without CAP_SYSLOG): use read_kernel_log then.
+    Thread-safe: node_health's checks ask it at once."""
+
+    MAX_MATCHES = 1000
+
+    def __init__(self, path="/dev/kmsg", uptime=uptime_seconds, clock=time.time):
+        self.path = path
+        self._uptime = uptime
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._keep = 0.0
+        self._last_seq = -1
+        self._patterns = {}    # compiled pattern -> [(seq, secs, message)] that match it
+        self.records_read = 0
+        self.lost = 0
+        try:
+            self._fd = _open_kmsg(path)
+        except OSError as exc:
+            self._fd = None
+            self.error = "cannot open %s: %s" % (path, exc.strerror or exc)
+        else:
+            self.error = None
+            self._drain()
+
+    @property
+    def available(self):
+        return self._fd is not None
+
+    def _drain(self):
+        """Read the records that came since the last read; search them for every pattern."""
+        for seq, secs, raw in _kmsg_records(self._fd):
+            self.records_read += 1
+            if self._last_seq >= 0 and seq > self._last_seq + 1:
+                self.lost += seq - self._last_seq - 1
+            self._last_seq = seq
+            message = None
+            for pattern, found in self._patterns.items():
+                if message is None:
+                    message = _kmsg_message(raw)
+                if pattern.search(message):
+                    found.append((seq, secs, message))
+                    if len(found) > self.MAX_MATCHES:
+                        del found[0]
+
+    def _trim(self, uptime):
+        if uptime is None:
+            return
+        since = uptime - self._keep
+        for found in self._patterns.values():
+            while found and found[0][1] < since:
+                del found[0]
+
+    def get(self, window):
+        """The log of the last `window` seconds (a FollowedKernelLog)."""
+        with self._lock:
+            self._keep = max(self._keep, float(window))
+            if self._fd is not None:
+                self._drain()
+            uptime = self._uptime()
+            self._trim(uptime)
+        return FollowedKernelLog(self, window, self._clock(), uptime)
+
+    def matching(self, pattern, since=None):
+        """(time, message) of the records that match pattern, from since seconds after boot."""
+        with self._lock:
+            found = self._patterns.get(pattern)
+            if found is None:
+                found = self._patterns[pattern] = self._search_history(pattern)
+            return [("+%.3fs" % secs, message) for _seq, secs, message in found
+                    if since is None or secs >= since]
+
+    def _search_history(self, pattern):
+        """The records up to the follower's position that match pattern (a fresh read)."""
+        if self._last_seq < 0:
+            return []
+        try:
+            fd = _open_kmsg(self.path)
+        except OSError:
+            return []
+        uptime = self._uptime()
+        since = None if uptime is None else uptime - self._keep
+        found = []
+        try:
+            for seq, secs, raw in _kmsg_records(fd):
+                if seq > self._last_seq:
+                    break
+                if since is not None and secs < since:
+                    continue
+                message = _kmsg_message(raw)
+                if pattern.search(message):
+                    found.append((seq, secs, message))
+        finally:
+            os.close(fd)
+        return found[-self.MAX_MATCHES:]
+
+    def close(self):
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None

@@ -112,29 +112,43 @@ def overall_status(results):
     return worst(known) if known else UNKNOWN
 
 
-def share_kernel_log(resolved):
-    """Give the checks that read the kernel log (sdcard_check, power_check) one read of it
-    between them, when more than one runs on the same root: the same lines, one
-    journalctl or dmesg instead of one each. resolved: {name: options}, changed in place."""
-    users = [name for name in resolved if _takes(CHECKS[name].run, "kernel_log")]
-    if len(users) < 2 or len(set(resolved[name].get("root") or "/" for name in users)) != 1:
+def kernel_log_users(names):
+    """Those of the named checks that read the kernel log (take a kernel_log)."""
+    return [name for name in names if name in CHECKS and _takes(CHECKS[name].run, "kernel_log")]
+
+
+def share_kernel_log(resolved, source=None):
+    """Give the checks that read the kernel log (sdcard_check, power_check) one source of it
+    between them, when they run on the same root: the same lines, one journalctl or dmesg
+    instead of one each. source: a kernel log the caller keeps (the probe's
+    kernel_log.KmsgFollower, which reads the live system's /dev/kmsg), used instead of a
+    read for this run, even by one check alone. resolved: {name: options}, changed in place."""
+    users = kernel_log_users(resolved)
+    roots = set(resolved[name].get("root") or "/" for name in users)
+    if source is not None and users and roots == set(["/"]):
+        shared = source
+    elif len(users) < 2 or len(roots) != 1:
         return None
-    try:
-        window = max(int(resolved[name].get("window") or 0) for name in users)
-    except (TypeError, ValueError):
-        return None  # the check says what is wrong with its window
-    shared = SharedKernelLog(window, resolved[users[0]].get("root") or "/")
+    else:
+        try:
+            window = max(int(resolved[name].get("window") or 0) for name in users)
+        except (TypeError, ValueError):
+            return None  # the check says what is wrong with its window
+        shared = SharedKernelLog(window, resolved[users[0]].get("root") or "/")
     for name in users:
         resolved[name] = dict(resolved[name], kernel_log=shared)
     return shared
 
 
-def run_node_health(checks=None, options=None, hubs=None, config=None, check_mode=False, executor=None):
+def run_node_health(checks=None, options=None, hubs=None, config=None, check_mode=False, executor=None,
+                    kernel_log=None):
     """Run the chosen checks (all by default) at once; overall status is the worst.
 
     executor: a concurrent.futures executor to run them on, kept by the caller
     (the probe keeps one, so its threads are not started anew every cycle);
-    by default a pool of one thread per check for this call."""
+    by default a pool of one thread per check for this call.
+    kernel_log: a kernel log kept by the caller for the checks that read it
+    (the probe's kernel_log.KmsgFollower); by default one read for this call."""
     stopwatch = Stopwatch()
     selected = list(checks) if checks else list(CHECK_ORDER)
     for name in selected:
@@ -142,7 +156,7 @@ def run_node_health(checks=None, options=None, hubs=None, config=None, check_mod
             raise CheckError("unknown check %r (checks are %s)" % (name, ", ".join(CHECK_ORDER)))
     options = options or {}
     resolved = dict((name, resolve_options(name, options.get(name), hubs, config)) for name in selected)
-    share_kernel_log(resolved)
+    share_kernel_log(resolved, kernel_log)
     if executor is not None:
         futures = dict((name, executor.submit(run_one, name, resolved[name], check_mode)) for name in selected)
         results = dict((name, futures[name].result()) for name in selected)

@@ -5,9 +5,10 @@
 
 Layers, bottom up: `link` (the default route's interface is up), `gateway`
 (the default gateway answers), `hub_host` (the hosts of the hubs answer),
-`target` (extra targets answer). Each host is tried with the system `ping`
-(iputils, busybox and macOS output parsed) and, when ICMP gets no answer or
-cannot be used, with a TCP connect: to the hub's own port for hub hosts, to
+`target` (extra targets answer). Each host is sent ICMP echo requests, from
+this process where an ICMP socket opens (icmp_echo), else by the system `ping`
+(iputils, busybox and macOS output parsed), and, when ICMP gets no answer or
+cannot be used, tried with a TCP connect: to the hub's own port for hub hosts, to
 `tcp_port` for the rest. A refused connection is an answer too: the host is up.
 
 A layer is down only when ALL its hosts fail; and a lower layer that fails
@@ -28,6 +29,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from . import icmp_echo
 from .check_result import FAIL, OK, UNKNOWN, WARN, CheckError, Stopwatch, make_result
 from .command_runner import Runner, read_text, under_root
 from .imagenode_config import hub_addresses, load_config
@@ -173,23 +175,50 @@ class Prober(object):
     """ICMP with the TCP fallback, for one host."""
 
     def __init__(self, runner, count, timeout, tcp_fallback, tcp=None):
-        self.runner = runner
         self.count = count
         self.timeout = timeout
         self.tcp_fallback = tcp_fallback
         self.tcp = tcp or tcp_connect
-        self.icmp_usable = runner.which("ping") is not None
+        # On the live system the echo is sent from this process (icmp_echo) where an ICMP
+        # socket opens; a test's runner is never bypassed, and answers for ping.
+        self.own_icmp = runner is None or getattr(runner, "live_system", False)
+        self.runner = runner or Runner()
+        self.icmp_usable = self.own_icmp or self.runner.which("ping") is not None
+
+    def _ping_program(self, host):
+        """(parsed ping output or None, error) from the ping program."""
+        if self.runner.which("ping") is None:
+            return None, "ping not found"
+        result = self.runner.run(ping_argv(host, self.count, self.timeout),
+                                 timeout=self.count * 0.2 + self.timeout + 3)
+        parsed = parse_ping(result.stdout) if result.error is None else None
+        if parsed is None:
+            lines = (result.stderr or result.stdout or "").strip().splitlines()
+            return None, result.error or (lines[-1] if lines else "rc %s, no statistics" % result.rc)
+        return parsed, None
+
+    def _icmp(self, host):
+        """(ping's answer or None, error, how it was asked)."""
+        if self.own_icmp:
+            try:
+                return icmp_echo.echo(host, self.count, self.timeout), None, None
+            except icmp_echo.IcmpUnavailable:
+                pass  # no ICMP socket for this process: the ping program (setuid or with file caps) may
+            except socket.gaierror as exc:
+                return None, "cannot resolve %s: %s" % (host, exc.strerror or exc), "socket"
+            except OSError as exc:
+                return None, exc.strerror or str(exc), "socket"
+        parsed, error = self._ping_program(host)
+        return parsed, error, "ping"
 
     def probe(self, host, port, layer):
         entry = {"host": host, "layer": layer, "answered": False, "method": None, "loss_pct": None, "rtt_ms": None,
                  "icmp_error": None, "tcp": None}
         if self.icmp_usable:
-            result = self.runner.run(ping_argv(host, self.count, self.timeout),
-                                     timeout=self.count * 0.2 + self.timeout + 3)
-            parsed = parse_ping(result.stdout) if result.error is None else None
+            parsed, error, via = self._icmp(host)
+            entry["icmp_via"] = via or "%s socket" % parsed.pop("socket")
             if parsed is None:
-                lines = (result.stderr or result.stdout or "").strip().splitlines()
-                entry["icmp_error"] = result.error or (lines[-1] if lines else "rc %s, no statistics" % result.rc)
+                entry["icmp_error"] = error
             else:
                 entry["loss_pct"], entry["rtt_ms"] = parsed["loss_pct"], parsed["rtt_ms"]
                 if parsed["received"] > 0:
@@ -246,7 +275,7 @@ def run_ping_check(hubs=None, config=None, targets=None, interface=None, gateway
         raise CheckError("count must be at least 1 and timeout more than 0 (%r, %r)" % (count, timeout))
     if tcp_port is not None and not 1 <= tcp_port <= 65535:
         raise CheckError("tcp_port must be 1-65535, not %r" % (tcp_port,))
-    runner = runner or Runner()
+    given_runner, runner = runner, runner or Runner()
     hub_list = hub_hosts(hubs, config)
     target_list = [(host.strip(), tcp_port) for host in (targets or []) if host and host.strip()]
 
@@ -263,7 +292,7 @@ def run_ping_check(hubs=None, config=None, targets=None, interface=None, gateway
         up = [name for name in others if link_state(name, root)["up"]]
         layers["link"] = {"status": "up" if up else "down" if others else "unknown", "hosts": [], "interface": None,
                           "up_interfaces": up, "note": "no default route"}
-    prober = Prober(runner, count, timeout, tcp_fallback, tcp)
+    prober = Prober(given_runner, count, timeout, tcp_fallback, tcp)
     plan = [("gateway", [(route_gw, tcp_port)] if gateway and route_gw and (not interface or interface == route_dev) else []),
             ("hub_host", hub_list), ("target", target_list)]
     link_down = layers["link"]["status"] == "down"

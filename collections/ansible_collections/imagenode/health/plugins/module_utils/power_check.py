@@ -79,7 +79,8 @@ def read_temperature(root="/"):
 
 def run_power_check(temp_warn=70.0, temp_fail=80.0, window=3600, root="/", runner=None, check_mode=False,
                     kernel_log=None):
-    """kernel_log: a kernel_log.SharedKernelLog that node_health reads once for this check and sdcard_check."""
+    """kernel_log: node_health's kernel_log.SharedKernelLog (one read for this check and sdcard_check)
+    or the probe's kernel_log.KmsgFollower."""
     stopwatch = Stopwatch()
     if temp_warn > temp_fail:
         raise CheckError("temp_warn (%s) must not be above temp_fail (%s)" % (temp_warn, temp_fail))

@@ -258,7 +258,8 @@ def manifest_step(mode, paths, manifest_file, check_mode):
 def run_sdcard_check(path="/", window=86400, mmc_warn=1, mmc_fail=10, canary=True, canary_dir=None,
                      manifest="none", manifest_paths=None, manifest_file="/var/lib/imagenode-health/manifest.json",
                      write_warn_mb_per_day=None, root="/", runner=None, check_mode=False, kernel_log=None):
-    """kernel_log: a kernel_log.SharedKernelLog that node_health reads once for this check and power_check."""
+    """kernel_log: node_health's kernel_log.SharedKernelLog (one read for this check and power_check)
+    or the probe's kernel_log.KmsgFollower."""
     stopwatch = Stopwatch()
     if manifest not in ("none", "create", "verify"):
         raise CheckError("manifest must be none, create or verify, not %r" % (manifest,))
@@ -299,7 +300,7 @@ def run_sdcard_check(path="/", window=86400, mmc_warn=1, mmc_fail=10, canary=Tru
     names = set()
     if is_mmc:
         names = set([disk, mmc_host(disk, root)])
-    ours, others = count_mmc_errors(log.lines, names)
+    ours, others = count_mmc_errors(log.matching(_MMC_ERROR), names)
     evidence["kernel_log"] = {"source": log.source, "error": log.error, "mmc_errors": len(ours),
                               "recent": ours[-5:], "other_mmc_errors": len(others), "other_recent": others[-3:]}
     if ours:

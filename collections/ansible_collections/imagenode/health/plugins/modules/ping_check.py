@@ -13,8 +13,11 @@ description:
     C(/proc/net/route)), the V(gateway) (the default gateway answers), the
     V(hub_host) layer (the hosts of O(hubs) or O(config) answer) and the
     V(target) layer (O(targets) answer).
-  - Each host is tried with the system C(ping) (iputils, busybox or macOS output)
-    and, when ICMP gets no answer or C(ping) cannot be used, with a TCP connect to
+  - Each host is sent O(count) ICMP echo requests 0.2 s apart, as by C(ping -i 0.2),
+    from the module's own ICMP socket where one opens (a datagram ping socket where
+    C(net.ipv4.ping_group_range) admits the user, else a raw socket as root), else by
+    the system C(ping) (iputils, busybox or macOS output). Each host's evidence says
+    which in C(icmp_via). When ICMP gets no answer or cannot be used, the host is tried with a TCP connect to
     the hub's port for hub hosts and to O(tcp_port) for the others. A refused
     connection is an answer, since only a live host refuses.
   - A layer is down only when all its hosts fail. A lower layer that fails

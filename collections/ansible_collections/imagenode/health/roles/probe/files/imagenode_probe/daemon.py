@@ -30,6 +30,7 @@ from imagenode_health_core import event_log, ladder, node_health, recovery
 from imagenode_health_core.check_result import CheckError
 from imagenode_health_core.hub_probe import probe_hubs
 from imagenode_health_core.imagenode_config import hub_addresses, load_config, node_name as config_node_name
+from imagenode_health_core.kernel_log import KmsgFollower
 
 from . import outputs
 from .notify import sd_notify, watchdog_usec
@@ -169,6 +170,7 @@ class Probe(object):
         self.last_cycle_seconds = 0.0
         self.faults = []
         self._executor = None          # the check threads, kept from cycle to cycle
+        self._kernel_log = None        # the KmsgFollower, kept likewise (False: /dev/kmsg unreadable)
         self._load_state()
 
     # --- state ------------------------------------------------------------------------
@@ -240,7 +242,16 @@ class Probe(object):
             # quick ones free. Seven kept threads would cost ~1 MiB more RSS for no shorter cycle.
             self._executor = ThreadPoolExecutor(max_workers=max(1, min(4, len(self.config["checks"]))),
                                                 thread_name_prefix="check")
-        return {"executor": self._executor}
+        kwargs = {"executor": self._executor}
+        if self._kernel_log is None and node_health.kernel_log_users(self.config["checks"]):
+            # /dev/kmsg kept open: each expensive cycle reads only the new kernel records
+            follower = KmsgFollower()
+            self._kernel_log = follower if follower.available else False
+            if not follower.available:
+                LOG.info("kernel log: %s; each check reads it for itself", follower.error)
+        if self._kernel_log:
+            kwargs["kernel_log"] = self._kernel_log
+        return kwargs
 
     def run_checks(self, selected):
         options = dict((k, v) for k, v in self.check_options().items() if k in selected)
@@ -542,5 +553,7 @@ class Probe(object):
         self.notify("STOPPING=1", self.environ)
         if self._executor is not None:
             self._executor.shutdown(wait=False)
+        if self._kernel_log:
+            self._kernel_log.close()
         if self._links is not None:
             self._links.close()

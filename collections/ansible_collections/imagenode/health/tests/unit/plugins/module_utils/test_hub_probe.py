@@ -4,11 +4,13 @@
 """hub_check's core against in-process REP sockets: up, down, garbage, slow."""
 
 import json
+import os
 import time
 
 import pytest
 
 from ansible_collections.imagenode.health.plugins.module_utils.check_result import CheckError
+from ansible_collections.imagenode.health.plugins.module_utils import hub_probe
 from ansible_collections.imagenode.health.plugins.module_utils.hub_probe import (
     TCP_REFUSED,
     check_hubs,
@@ -132,3 +134,26 @@ def test_bad_timing_is_refused(kwargs, words):
 def test_no_hubs_is_refused():
     with pytest.raises(CheckError, match="at least one hub"):
         check_hubs([], "node3")
+
+
+def _open_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open file descriptors in /proc/self/fd")
+def test_the_kept_context_keeps_no_socket_of_a_finished_check():
+    """One zmq context for every call (no new I/O thread per cycle), and every call
+    closes its sockets: a probe asking a live and a dead hub for hours leaks nothing."""
+    dead = "tcp://127.0.0.1:%d" % free_port()
+    with FakeHub() as hub:
+        check_hubs([hub.address, dead], "node3", timeout=0.2, attempts=1)  # the context and its threads exist
+        context = hub_probe.shared_context()
+        time.sleep(0.2)
+        before = _open_fds()
+        for _cycle in range(30):
+            result = check_hubs([hub.address, dead], "node3", timeout=0.1, attempts=2)
+            assert result["evidence"]["hubs"][0]["ok"] and not result["evidence"]["hubs"][1]["ok"]
+        time.sleep(0.2)  # the context's reaper closes what the sockets left
+        assert hub_probe.shared_context() is context
+        assert _open_fds() <= before + 2  # each zmq socket holds an eventfd: 30 x 4 sockets would show
+        assert len(hub.received) == 31
