@@ -2,6 +2,7 @@
 
 import pytest
 
+from imagenode_health_core.yaml_loader import parse_in_child
 from imagenode_probe.config import ConfigError, load, validate
 
 
@@ -36,6 +37,8 @@ def test_defaults():
     ({"node": "bad|name"}, ["node"]),
     ({"check_options": {"hub_check": {"timeot": 1}}}, ["check_options.hub_check", "timeot"]),
     ({"check_options": {"nocheck": {}}}, ["check_options", "nocheck"]),
+    ({"check_options": {"power_check": {"window": "1h"}}}, ["check_options.power_check", "window", "integer", "1h"]),
+    ({"check_options": {"instance_check": {"duplicate_status": "x"}}}, ["duplicate_status", "warn, fail"]),
     ({"queue_max": 0}, ["queue_max"]),
 ])
 def test_errors_name_the_key(raw, words):
@@ -81,3 +84,12 @@ def test_validate_command_prints_the_resolved_config_or_names_the_bad_key(tmp_pa
     assert bad.returncode == 2 and "intervall" in bad.stderr and bad.stdout == ""
     missing = subprocess.run(cli[:3] + [str(tmp_path / "none.yaml"), "validate"], capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+def test_load_in_a_child_parser_gives_the_same_and_names_the_line(tmp_path):
+    path = tmp_path / "probe.yaml"
+    path.write_text("# the daemon's own file\nnode: n1\ninterval: 5\ncheck_options:\n  hub_check: {timeout: 1.5}\n")
+    assert load(str(path), parse=parse_in_child) == load(str(path))
+    path.write_text("node: n1\ninterval: 5\n  grace: 3\n")
+    with pytest.raises(ConfigError, match="probe.yaml is not valid YAML at line 3: "):
+        load(str(path), parse=parse_in_child)

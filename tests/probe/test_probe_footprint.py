@@ -1,13 +1,14 @@
 """The probe's cheaper cycle (issue 6): its check threads and its kernel log are kept from
-cycle to cycle, the heap is trimmed after start-up, the fact and textfile are replaced
-without fsync."""
+cycle to cycle, the start-up's objects are frozen out of the collector's scans, the fact
+and textfile are replaced without fsync, and the state is fsync'd only when its durable part
+changes."""
 
 import os
 import threading
 
 import pytest
 
-from .conftest import FakeClock, FakeHealth, checks_healthy
+from .conftest import FakeClock, FakeHealth, checks_healthy, checks_hub_fault
 
 from imagenode_health_core import atomic_file
 from imagenode_probe import daemon, outputs
@@ -53,15 +54,13 @@ def test_an_injected_health_gets_no_executor(make_config):
     assert probe._executor is None
 
 
-def test_run_trims_the_heap_after_the_first_cycle(make_config, monkeypatch):
+def test_run_freezes_the_start_up_objects_after_the_first_cycle(make_config, monkeypatch):
     calls = []
-    monkeypatch.setattr(daemon, "release_memory", lambda: calls.append(1))
+    monkeypatch.setattr(daemon.gc, "freeze", lambda: calls.append("freeze"))
     probe = Probe(make_config(interval=1), health=FakeHealth(checks_healthy), boot_id="b",
                   notify=lambda *a: None)
-    probe.run(max_cycles=1)
-    assert calls == [1]  # after the first cycle (and after each expensive one)
-    monkeypatch.undo()
-    daemon.release_memory()  # the real one: never raises, glibc or not
+    probe.run(max_cycles=2)
+    assert calls == ["freeze"]  # once, after the first cycle
 
 
 def test_fact_and_textfile_are_replaced_without_fsync_the_state_with(make_config, monkeypatch):
@@ -73,3 +72,35 @@ def test_fact_and_textfile_are_replaced_without_fsync_the_state_with(make_config
     assert durable == [probe.state_path]
     assert sorted(volatile) == sorted([probe.config["facts_file"], probe.config["textfile"]])
     assert atomic_file.atomic_write_volatile is not atomic_file.atomic_write
+
+
+def test_the_state_is_fsynced_only_when_its_durable_part_changes(make_config, monkeypatch):
+    """The heartbeat sequence and counters change every cycle; a journal commit on the
+    SD card every cycle is spared. The episode, step and last action are made durable."""
+    writes = []
+    monkeypatch.setattr(outputs, "atomic_write_json", lambda path, value, mode=0o644: writes.append("durable"))
+    monkeypatch.setattr(outputs, "atomic_write_volatile",
+                        lambda path, data, mode=0o644: writes.append("volatile") if path.endswith("state.json") else None)
+    scenario = [checks_healthy]
+    probe = Probe(make_config(), health=FakeHealth(lambda: scenario[0]()), clock=FakeClock(), boot_id="b")
+    for _cycle in range(3):
+        probe.run_cycle(send=False)
+    assert writes == ["durable", "volatile", "volatile"]  # a new process: durable first
+    probe.last_action = {"step": "zmq_reset", "ok": True, "why": "test"}
+    probe.run_cycle(send=False)
+    probe.run_cycle(send=False)
+    assert writes[3:] == ["durable", "volatile"]
+    scenario[0] = checks_hub_fault  # a fault episode begins (debounce holds the step back)
+    probe.run_cycle(send=False)
+    assert probe.episode is not None and writes[5:] == ["durable"]
+    probe.run_cycle(send=False, act=False)
+    assert writes[6:] == ["volatile"]
+
+
+def test_a_volatile_state_write_is_still_whole_and_read_back(make_config):
+    probe = Probe(make_config(), health=FakeHealth(checks_healthy), clock=FakeClock(), boot_id="b")
+    for _cycle in range(3):
+        probe.run_cycle(send=False)
+    again = Probe(make_config(), health=FakeHealth(checks_healthy), clock=FakeClock(), boot_id="b")
+    assert again.seq == probe.seq + 1 and again.total_cycles == 3
+    assert [n for n in os.listdir(os.path.dirname(probe.state_path)) if n.endswith(".tmp")] == []

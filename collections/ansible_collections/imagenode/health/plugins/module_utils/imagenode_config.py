@@ -11,6 +11,9 @@ The probe reads the file two or three times a cycle: the parsed settings are
 kept per path and reused while the file's identity and times are unchanged
 (a file changed in the last seconds is always parsed again, so two writes
 within one timestamp tick are never mistaken for one); callers get a copy.
+
+The parse itself is yaml_loader's: in this process by default, in a python
+child for the probe daemon (use_parser), which never keeps PyYAML resident.
 """
 
 import os
@@ -18,21 +21,19 @@ import re
 import time
 
 from .check_result import CheckError
-
-try:
-    import yaml
-    YAML_IMPORT_ERROR = None
-    # libyaml's safe loader parses a node's config about 9 times faster than
-    # the pure-Python one; the probe reads it every cycle.
-    SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-except ImportError as exc:  # PyYAML is python3-yaml on Debian and Pi OS
-    yaml = None
-    YAML_IMPORT_ERROR = exc
+from .yaml_loader import YamlError, YamlUnavailable, parse_here
 
 _HUB_KEY = re.compile(r"^H([0-9]+)$")
 _PARSED = {}            # path -> (stat key, settings)
 _PARSED_MAX = 8         # paths kept
 _SETTLED_SECONDS = 2.0  # a file changed more recently than this is parsed every time
+_PARSER = [parse_here]  # yaml_loader.parse_here or parse_in_child (use_parser)
+
+
+def use_parser(parse):
+    """Parse imagenode.yaml with parse (text -> data) from now on, in this process:
+    the probe daemon passes yaml_loader.parse_in_child. Parsed settings kept so far stay valid."""
+    _PARSER[0] = parse
 
 
 def _copy(value):
@@ -48,8 +49,6 @@ def _copy(value):
 
 def load_config(path):
     """The parsed imagenode.yaml as a dict; CheckError naming the problem."""
-    if yaml is None:
-        raise CheckError("reading %s needs PyYAML (python3-yaml): %s" % (path, YAML_IMPORT_ERROR))
     try:
         with open(path, "rb") as handle:
             st = os.fstat(handle.fileno())
@@ -61,14 +60,16 @@ def load_config(path):
     except (IOError, OSError) as exc:
         raise CheckError("cannot read imagenode config %s: %s" % (path, exc.strerror or exc))
     try:
-        data = yaml.load(text, Loader=SAFE_LOADER)  # nosec: a safe loader, libyaml's where present
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = " at line %d" % (mark.line + 1) if mark is not None else ""
-        raise CheckError("imagenode config %s is not valid YAML%s: %s" % (path, where, getattr(exc, "problem", exc)))
+        data = _PARSER[0](text)
+    except YamlUnavailable as exc:
+        raise CheckError("reading %s needs PyYAML (python3-yaml): %s" % (path, exc))
+    except YamlError as exc:
+        raise CheckError("imagenode config %s is not valid YAML%s: %s" % (path, exc.where(), exc.problem))
     if not isinstance(data, dict):
         raise CheckError("imagenode config %s does not hold a mapping of settings" % path)
-    if time.time() - max(st.st_mtime, st.st_ctime) >= _SETTLED_SECONDS:
+    # abs(): after the clock went back (a Pi without a real-time clock, before NTP) the file's
+    # times are in the future; the next write still stamps it with a different time.
+    if abs(time.time() - max(st.st_mtime, st.st_ctime)) >= _SETTLED_SECONDS:
         if len(_PARSED) >= _PARSED_MAX and path not in _PARSED:
             _PARSED.clear()
         _PARSED[path] = (key, data)

@@ -15,7 +15,8 @@ file makes that unsafe, CheckError says why and the caller writes nothing.
 import re
 
 from .check_result import CheckError
-from .imagenode_config import YAML_IMPORT_ERROR, hub_addresses, yaml
+from .imagenode_config import hub_addresses
+from .yaml_loader import YamlUnavailable, yaml_module
 
 _HUB_KEY = re.compile(r"^H([0-9]+)$")
 
@@ -29,8 +30,7 @@ def parse_text(text, path):
     The same message shape as imagenode_config.load_config, so a person sees
     the same words whichever side found the problem.
     """
-    if yaml is None:
-        raise CheckError("editing %s needs PyYAML (python3-yaml): %s" % (path, YAML_IMPORT_ERROR))
+    yaml = _yaml(path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -38,6 +38,14 @@ def parse_text(text, path):
     if not isinstance(data, dict):
         raise CheckError("imagenode config %s does not hold a mapping of settings" % path)
     return data
+
+
+def _yaml(path):
+    """The yaml module (imported on first use); CheckError when PyYAML is missing."""
+    try:
+        return yaml_module()
+    except YamlUnavailable as exc:
+        raise CheckError("editing %s needs PyYAML (python3-yaml): %s" % (path, exc))
 
 
 def _where(exc):
@@ -53,6 +61,7 @@ def _refuse(path, why):
 
 def _hub_mapping_node(text, path):
     """The composed hub_address mapping node of the (single) top-level document."""
+    yaml = _yaml(path)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -77,6 +86,7 @@ def _hub_mapping_node(text, path):
 def _hub_slots(text, path):
     """[(number, key, value node)] for each Hn line, checked to be editable in place."""
     slots, seen = [], set()
+    yaml = _yaml(path)
     for key, value in _hub_mapping_node(text, path).value:
         name = key.value if isinstance(key, yaml.ScalarNode) else None
         match = _HUB_KEY.match(str(name))
@@ -103,6 +113,7 @@ def _render(value, style):
         return "'%s'" % value.replace("'", "''")
     if style == '"':
         return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"')
+    yaml = yaml_module()  # present: the file was parsed before any value is rendered
     try:
         plain_ok = yaml.safe_load(value) == value and "\n" not in value and " #" not in value
     except yaml.YAMLError:

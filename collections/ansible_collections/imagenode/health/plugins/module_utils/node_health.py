@@ -61,8 +61,39 @@ CHECKS = {
 }
 
 
+# What each spec type of the checks' OPTIONS accepts (the types the modules'
+# argument_spec has already converted to), and how an error names it.
+_OPTION_TYPES = {
+    "int": ((int,), "an integer"),
+    "float": ((int, float), "a number"),
+    "bool": ((bool,), "true or false"),
+    "str": ((str,), "a string"),
+    "path": ((str,), "a path"),
+    "list": ((list, tuple), "a list"),
+    "dict": ((dict,), "a mapping"),
+}
+
+
+def check_option(check, key, spec, value):
+    """CheckError naming the check and the option when value does not fit spec
+    (its type, list elements and choices), so a wrong value in the probe's
+    check_options is reported as such, not as a crash of the check."""
+    kinds, what = _OPTION_TYPES.get(spec.get("type"), ((object,), "a value"))
+    ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+    if ok and spec.get("elements") and isinstance(value, (list, tuple)):
+        element_kinds = _OPTION_TYPES.get(spec["elements"], ((object,), ""))[0]
+        if not all(isinstance(item, element_kinds) for item in value):
+            raise CheckError("%s option %s must be a list of %s values, not %r" % (check, key, spec["elements"], value))
+    if not ok:
+        raise CheckError("%s option %s must be %s, not %r" % (check, key, what, value))
+    if spec.get("choices") is not None and value not in spec["choices"]:
+        raise CheckError("%s option %s must be one of %s, not %r" % (
+            check, key, ", ".join(str(choice) for choice in spec["choices"]), value))
+
+
 def resolve_options(name, given=None, hubs=None, config=None):
-    """A check's options: its defaults, then `given`, then the shared hubs/config where it takes them."""
+    """A check's options: its defaults, then `given` (each checked against its spec),
+    then the shared hubs/config where it takes them."""
     check = CHECKS[name]
     options = check.defaults()
     unknown = sorted(set(given or {}) - set(options))
@@ -70,6 +101,7 @@ def resolve_options(name, given=None, hubs=None, config=None):
         raise CheckError("%s has no option(s) %s (it has %s)" % (name, ", ".join(unknown), ", ".join(sorted(options))))
     for key, value in (given or {}).items():
         if value is not None:
+            check_option(name, key, check.options[key], value)
             options[key] = value
     if check.uses_hubs and not options.get("hubs") and not options.get("config"):
         options["hubs"], options["config"] = hubs, config

@@ -8,6 +8,8 @@ import logging
 import os
 import sys
 
+from imagenode_health_core.yaml_loader import parse_here, parse_in_child
+
 from .config import DEFAULT_PATH, ConfigError, load
 
 
@@ -84,25 +86,54 @@ def cmd_validate(config, args):
 
 
 def cmd_run(config, args):
+    from imagenode_health_core import imagenode_config
     from .daemon import Probe
+    # The daemon never keeps PyYAML resident: imagenode.yaml is parsed in a python
+    # child, and only when the file changes (imagenode_config keeps the parse).
+    imagenode_config.use_parser(parse_in_child)
     Probe(config).run()
     return 0
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help layout with the width given: its own lookup imports shutil
+    (with bz2 and lzma), about 0.3 MiB that the daemon would keep for nothing."""
+
+    def __init__(self, prog, **kwargs):
+        kwargs.setdefault("width", _terminal_columns() - 2)
+        argparse.HelpFormatter.__init__(self, prog, **kwargs)
+
+
+def _terminal_columns():
+    """$COLUMNS, else the terminal's width, else 80: shutil.get_terminal_size's order."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="imagenode-probe", description="imagenode-health's on-node probe")
+    parser = argparse.ArgumentParser(prog="imagenode-probe", description="imagenode-health's on-node probe",
+                                     formatter_class=_Formatter)
     parser.add_argument("--config", default=DEFAULT_PATH, help="probe configuration (default %(default)s)")
     parser.add_argument("-v", "--verbose", action="store_true")
-    common = argparse.ArgumentParser(add_help=False)  # --config also after the command
+    common = argparse.ArgumentParser(add_help=False, formatter_class=_Formatter)  # --config also after the command
     common.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("run", parents=[common], help="the daemon (under systemd: Type=notify)")
-    check = sub.add_parser("check", parents=[common], help="one cycle; no action unless --act")
+    each = {"parents": [common], "formatter_class": _Formatter}
+    sub.add_parser("run", help="the daemon (under systemd: Type=notify)", **each)
+    check = sub.add_parser("check", help="one cycle; no action unless --act", **each)
     check.add_argument("--act", action="store_true", help="take the ladder's next step (grace still applies)")
     check.add_argument("--json", action="store_true")
-    sub.add_parser("validate", parents=[common], help="check the configuration file and print it resolved")
-    status = sub.add_parser("status", parents=[common], help="the probe's state and the last events")
+    sub.add_parser("validate", help="check the configuration file and print it resolved", **each)
+    status = sub.add_parser("status", help="the probe's state and the last events", **each)
     status.add_argument("--json", action="store_true")
     return parser
 
@@ -116,7 +147,8 @@ def main(argv=None):
     _setup_logging(args.verbose)
     try:
         # check and status work without a config file (defaults); run needs one.
-        config = load(args.config, missing_ok=args.command not in ("run", "validate"))
+        config = load(args.config, missing_ok=args.command not in ("run", "validate"),
+                      parse=parse_in_child if args.command == "run" else parse_here)
     except ConfigError as exc:
         print("imagenode-probe: %s" % exc, file=sys.stderr)
         return 2

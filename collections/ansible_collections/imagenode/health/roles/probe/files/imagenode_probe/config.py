@@ -11,11 +11,8 @@ import re
 import socket
 
 from imagenode_health_core import ladder, node_health
-
-try:
-    import yaml
-except ImportError:  # python3-yaml on Debian and Pi OS
-    yaml = None
+from imagenode_health_core.check_result import CheckError
+from imagenode_health_core.yaml_loader import YamlError, YamlUnavailable, parse_here
 
 DEFAULT_PATH = "/etc/imagenode-health/probe.yaml"
 START_METHODS = ("systemd", "cron", "screen", "any")
@@ -145,6 +142,10 @@ def validate(raw):
         bad = sorted(set(options) - set(node_health.CHECKS[name].options))
         if bad:
             raise ConfigError("check_options.%s: unknown option(s) %s" % (name, ", ".join(bad)))
+        try:
+            node_health.resolve_options(name, options)
+        except CheckError as exc:
+            raise ConfigError("check_options.%s: %s" % (name, exc))
     if not isinstance(c["reboot"], dict):
         raise ConfigError("reboot must be a mapping (max_reboots, window, backoff_base, backoff_max)")
     for key in ("max_reboots", "window", "backoff_base", "backoff_max"):
@@ -171,10 +172,9 @@ def validate(raw):
     return config
 
 
-def load(path=DEFAULT_PATH, missing_ok=False):
-    """The validated configuration in the YAML file at path."""
-    if yaml is None:
-        raise ConfigError("reading %s needs PyYAML (python3-yaml)" % path)
+def load(path=DEFAULT_PATH, missing_ok=False, parse=parse_here):
+    """The validated configuration in the YAML file at path. parse is yaml_loader's
+    parse_here, or parse_in_child for the daemon (which keeps no PyYAML resident)."""
     try:
         with open(path, "rb") as handle:
             text = handle.read()
@@ -183,9 +183,11 @@ def load(path=DEFAULT_PATH, missing_ok=False):
             return validate({})
         raise ConfigError("cannot read %s: %s" % (path, exc.strerror or exc))
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError("%s is not valid YAML: %s" % (path, exc))
+        raw = parse(text)
+    except YamlUnavailable as exc:
+        raise ConfigError("reading %s needs PyYAML (python3-yaml): %s" % (path, exc))
+    except YamlError as exc:
+        raise ConfigError("%s is not valid YAML%s: %s" % (path, exc.where(), exc.problem))
     try:
         return validate(raw)
     except ConfigError as exc:

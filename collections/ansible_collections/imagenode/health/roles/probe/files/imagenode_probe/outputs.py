@@ -4,11 +4,17 @@
 Ansible local fact (so `setup` shows the probe's view) and the Prometheus
 node-exporter textfile.
 
-The state is also durable (fsync'd: it holds the heartbeat sequence and the
-fault episode across a power cut); the fact and the textfile are rewritten
-from memory every cycle, so they are replaced atomically without the fsyncs
-(atomic_write_volatile): a killed probe leaves the old file or the new one,
-and the SD card is spared two flushes per cycle."""
+Every file is replaced atomically: a killed probe leaves the old file or the
+new one. The state is also made durable (fsync'd) whenever its durable part
+changes (DURABLE_STATE: the fault episode, the ladder's step, the steps done,
+the last action, the events delivered), so a power cut loses none of that.
+The rest of it (the heartbeat sequence, counters, times) changes every cycle
+and is written without the fsyncs, as the fact and the textfile are
+(atomic_write_volatile): after a power cut the sequence may restart lower,
+but under a new boot id, and a monitor orders heartbeats per boot id. The SD
+card is spared a journal commit every cycle. (On ext4, whose auto_da_alloc is
+on by default, a file replaced by rename is after a power cut the old one or
+the new one even without the fsync; either way its durable part is the same.)"""
 
 import json
 import time
@@ -17,6 +23,9 @@ from imagenode_health_core import ladder
 from imagenode_health_core.atomic_file import atomic_write_json, atomic_write_volatile, read_json
 
 STATUS_VALUE = {"ok": 0, "warn": 1, "fail": 2, "unknown": 3}
+# The keys of the state that a power cut must not lose (see above); `hold`, the
+# reason for waiting, is worked out again every cycle and counts its seconds.
+DURABLE_STATE = ("node", "boot_id", "step", "done", "last_action", "episode", "delivered_epoch")
 
 
 def read_state(path):
@@ -24,8 +33,17 @@ def read_state(path):
     return data if isinstance(data, dict) else {}
 
 
-def write_state(path, state):
-    atomic_write_json(path, state, mode=0o644)
+def durable_part(state):
+    """What of state must survive a power cut, comparable between cycles."""
+    return json.dumps(dict((key, state.get(key)) for key in DURABLE_STATE), sort_keys=True)
+
+
+def write_state(path, state, durable=True):
+    """state as JSON at path; durable: fsync'd (file and directory), else only atomic."""
+    if durable:
+        atomic_write_json(path, state, mode=0o644)
+    else:
+        atomic_write_volatile(path, json.dumps(state, indent=1, sort_keys=True) + "\n", mode=0o644)
 
 
 def write_facts(path, view):

@@ -175,3 +175,24 @@ def test_checks_run_concurrently(monkeypatch):
     run_node_health(checks=["wifi_info", "power_check", "instance_check"])
     assert time.monotonic() - started < 1.0
     assert node_health.CHECKS["wifi_info"].run is slow
+
+
+# --- the options' types, checked before a check runs ------------------------------------
+
+@pytest.mark.parametrize("check, options, message", [
+    ("power_check", {"window": "abc"}, "power_check option window must be an integer, not 'abc'"),
+    ("sdcard_check", {"window": "60"}, "sdcard_check option window must be an integer, not '60'"),
+    ("sdcard_check", {"canary": "yes"}, "sdcard_check option canary must be true or false"),
+    ("power_check", {"window": True}, "power_check option window must be an integer, not True"),
+    ("ping_check", {"targets": ["gw", 7]}, "ping_check option targets must be a list of str values"),
+    ("instance_check", {"start_method": "init"}, "instance_check option start_method must be one of systemd"),
+])
+def test_a_wrong_option_value_is_named_not_a_crash(check, options, message):
+    with pytest.raises(CheckError) as err:
+        node_health.resolve_options(check, options)
+    assert message in str(err.value)
+
+
+def test_numbers_of_either_kind_fit_a_float_option():
+    assert node_health.resolve_options("hub_check", {"timeout": 2})["timeout"] == 2
+    assert node_health.resolve_options("hub_check", {"timeout": 0.5})["timeout"] == 0.5

@@ -25,6 +25,7 @@ from ansible_collections.imagenode.health.plugins.module_utils import (
     node_health,
     power_check,
     sdcard_check,
+    yaml_loader,
 )
 from ansible_collections.imagenode.health.plugins.module_utils.kernel_log import (
     KernelLog,
@@ -196,8 +197,8 @@ def test_config_is_parsed_again_only_when_the_file_changes(tmp_path, monkeypatch
     _settled(path)
     monkeypatch.setattr(imagenode_config, "_SETTLED_SECONDS", 0.0)  # utime cannot age the ctime
     parses = []
-    real = imagenode_config.yaml.load
-    monkeypatch.setattr(imagenode_config.yaml, "load", lambda *a, **k: parses.append(1) or real(*a, **k))
+    real = yaml_loader.parse_here
+    monkeypatch.setattr(imagenode_config, "_PARSER", [lambda text: parses.append(1) or real(text)])
     first = imagenode_config.load_config(str(path))
     first["node"]["name"] = "changed by a caller"
     second = imagenode_config.load_config(str(path))
@@ -267,3 +268,17 @@ def test_the_checks_do_not_import_what_only_recovery_or_rare_paths_need():
     loaded = out.stdout.decode().split()
     # traceback may come with a test runner's own imports of logging; the rest must not
     assert [m for m in loaded if m != "traceback"] == [] or sys.platform != "linux", loaded
+
+
+def test_a_file_from_the_future_is_kept_parsed_too(tmp_path, monkeypatch):
+    """A Pi without a real-time clock boots with its clock behind the files' times until
+    NTP answers: the parse is kept all the same (the daemon's parse is a python child)."""
+    path = tmp_path / "imagenode.yaml"
+    path.write_text("node:\n  name: cam1\nhub_address:\n  H1: tcp://hub:5555\n")
+    monkeypatch.setattr(imagenode_config.time, "time", lambda: os.stat(str(path)).st_ctime - 3600.0)
+    parses = []
+    real = yaml_loader.parse_here
+    monkeypatch.setattr(imagenode_config, "_PARSER", [lambda text: parses.append(1) or real(text)])
+    for _read in range(3):
+        assert imagenode_config.load_config(str(path))["node"]["name"] == "cam1"
+    assert len(parses) == 1
