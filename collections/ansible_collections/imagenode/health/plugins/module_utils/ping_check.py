@@ -248,14 +248,24 @@ def hub_hosts(hubs, config):
     return hosts
 
 
-def _probe_layer(prober, layer, hosts):
-    if not hosts:
-        return []
-    if len(hosts) == 1:  # one host (the usual gateway, the one hub host): no thread to start
-        return [prober.probe(hosts[0][0], hosts[0][1], layer)]
-    with ThreadPoolExecutor(max_workers=min(16, len(hosts))) as pool:
-        futures = [pool.submit(prober.probe, host, port, layer) for host, port in hosts]
-        return [future.result() for future in futures]
+def _probe_all(prober, plan):
+    """{layer: [entry per host]} for the (layer, hosts) of plan, every host of every layer
+    at once: the layers' answers do not depend on each other (run_ping_check reads them
+    together afterwards), and each probe mostly waits, so the check takes as long as its
+    slowest host instead of the sum of its layers (about 0.4 s for each layer at count 3)."""
+    work = [(layer, host, port) for layer, hosts in plan for host, port in hosts]
+    if len(work) == 1:  # one host (the probe's usual hub host, no gateway): no thread to start
+        entries = [prober.probe(work[0][1], work[0][2], work[0][0])]
+    elif work:
+        with ThreadPoolExecutor(max_workers=min(16, len(work))) as pool:
+            futures = [pool.submit(prober.probe, host, port, layer) for layer, host, port in work]
+            entries = [future.result() for future in futures]
+    else:
+        entries = []
+    found = dict((layer, []) for layer, _hosts in plan)
+    for (layer, _host, _port), entry in zip(work, entries):
+        found[layer].append(entry)
+    return found
 
 
 def _layer_status(entries):
@@ -296,13 +306,14 @@ def run_ping_check(hubs=None, config=None, targets=None, interface=None, gateway
     plan = [("gateway", [(route_gw, tcp_port)] if gateway and route_gw and (not interface or interface == route_dev) else []),
             ("hub_host", hub_list), ("target", target_list)]
     link_down = layers["link"]["status"] == "down"
+    probed = _probe_all(prober, [] if link_down else [(name, hosts) for name, hosts in plan if hosts])
     for name, hosts in plan:
         if link_down and hosts:
             layers[name] = {"status": "skipped", "hosts": [
                 {"host": h, "layer": name, "answered": None, "method": None, "loss_pct": None, "rtt_ms": None,
                  "icmp_error": "not probed: the link is down", "tcp": None} for h, _p in hosts]}
             continue
-        entries = _probe_layer(prober, name, hosts)
+        entries = probed.get(name, [])
         layers[name] = {"status": _layer_status(entries), "hosts": entries}
     if gateway and not route_gw:
         layers["gateway"]["note"] = "no default gateway"

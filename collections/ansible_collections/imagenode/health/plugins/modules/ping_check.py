@@ -23,7 +23,8 @@ description:
   - A layer is down only when all its hosts fail. A lower layer that fails
     while a higher one answers only filters probes (a gateway that drops pings
     is not a dead network); that is a V(warn), not RV(failed_layer).
-  - Hosts of one layer are probed at once; when the link is down, the other layers are skipped.
+  - All hosts of all layers are probed at once, so the check takes as long as its slowest host;
+    when the link is down, the other layers are skipped.
   - RV(status) is V(fail) when a layer is down (RV(failed_layer) names it), V(warn)
     for a partly answering layer, a filtering layer, loss of at least O(loss_warn)
     percent or a round trip of at least O(rtt_warn_ms), V(unknown) with neither an

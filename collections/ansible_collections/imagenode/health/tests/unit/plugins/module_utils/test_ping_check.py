@@ -288,6 +288,25 @@ def test_targets_of_a_layer_are_probed_concurrently(node):
     assert result["status"] == "ok" and len(result["targets"]) == 8
 
 
+def test_every_layer_is_probed_at_once(node):
+    """The gateway, the hub host and a target are probed together, not layer after layer
+    (each probe waits at a barrier that only opens when all three are waiting): the
+    check takes as long as its slowest host. The layers still come out in their order."""
+    import threading
+    barrier = threading.Barrier(3, timeout=10)
+
+    def meet(host, port, timeout):
+        barrier.wait()  # BrokenBarrierError, and a failed test, if the probes ran one by one
+        return True, "refused", 1.0
+    result = run_ping_check(hubs=["tcp://hub1:5555"], targets=["8.8.4.4"], root=node,
+                            runner=PingRunner({}, ping=False), tcp=meet)
+    layers = result["evidence"]["layers"]
+    assert [layers[name]["hosts"][0]["host"] for name in ("gateway", "hub_host", "target")] == [
+        "192.168.1.1", "hub1", "8.8.4.4"]
+    assert all(layers[name]["status"] == "up" for name in ("gateway", "hub_host", "target"))
+    assert result["status"] == "ok" and result["failed_layer"] is None
+
+
 def test_hubs_from_imagenode_yaml(node, tmp_path):
     config = tmp_path / "imagenode.yaml"
     config.write_text("node:\n  name: Barn\nhub_address:\n  H1: tcp://hub1:5555\n  H2: tcp://hub2:5556\n")
