@@ -11,10 +11,12 @@ times a year (its probe.yaml and imagenode.yaml, whose parse it caches until
 the file changes). Kept resident, PyYAML costs it about 1.4 MiB of its
 footprint (its modules, libyaml, and the datetime and base64 modules it
 pulls in). So the daemon parses in a child (parse_in_child): the same safe
-loader in `python3 -I -c`, its result passed back with marshal, which carries
+loader in `python3 -I`, its result passed back with marshal, which carries
 every type a safe load can build except dates and times; those come back as
 their ISO 8601 text. Nothing of imagenode.yaml or probe.yaml that this project
-reads is a date.
+reads is a date. The child is this file run as a script (_child_main), so
+both sides parse with the one parse_here; it needs the file on disk, as the
+probe's bundle has it (not a module's zipped payload, which parses here).
 
 Both raise YamlError (the problem and its line, as PyYAML reports them) or
 YamlUnavailable (no PyYAML, the message says why).
@@ -25,40 +27,7 @@ import os
 import subprocess
 import sys
 
-# The child's whole program: read stdin, load it safely, write one marshal'd tuple to stdout.
-# ("ok", data) | ("error", problem, line or None) | ("missing", why)
-_CHILD = """
-import datetime, marshal, sys
-try:
-    import yaml
-except ImportError as exc:
-    sys.stdout.buffer.write(marshal.dumps(("missing", str(exc))))
-    raise SystemExit(0)
-
-def plain(value):
-    if isinstance(value, dict):
-        return dict((plain(key), plain(item)) for key, item in value.items())
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    if isinstance(value, (datetime.date, datetime.datetime)):
-        return value.isoformat()
-    return value
-
-try:
-    data = yaml.load(sys.stdin.buffer.read(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    out = ("ok", plain(data))
-except yaml.YAMLError as exc:
-    mark = getattr(exc, "problem_mark", None)
-    out = ("error", str(getattr(exc, "problem", None) or exc), None if mark is None else mark.line + 1)
-except RecursionError:
-    out = ("error", "nested too deeply", None)
-try:
-    blob = marshal.dumps(out)
-except ValueError as exc:
-    blob = marshal.dumps(("error", "holds a value that cannot be passed on (%s)" % exc, None))
-sys.stdout.buffer.write(blob)
-"""
-
+_SCRIPT = os.path.abspath(__file__)
 CHILD_TIMEOUT = 20.0  # seconds: a node's config parses in well under one, even on a Pi Zero
 
 _MODULE = {}
@@ -111,7 +80,7 @@ def parse_in_child(text, python=None, timeout=CHILD_TIMEOUT):
     argument list, this one by default), so that this process never imports PyYAML."""
     if isinstance(text, str):
         text = text.encode("utf-8")
-    argv = list(python or [sys.executable]) + ["-I", "-c", _CHILD]
+    argv = list(python or [sys.executable]) + ["-I", _SCRIPT]
     env = dict(os.environ, LC_ALL="C")
     try:
         proc = subprocess.run(argv, input=text, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -139,3 +108,38 @@ def _raise_error(answer):
     problem = answer[1] if len(answer) > 1 else "unknown problem"
     line = answer[2] if len(answer) > 2 else None
     raise YamlError(problem, line)
+
+
+def _plain(value, dates):
+    """value with dates and times (instances of dates) as ISO 8601 text: marshal carries
+    every other type a safe load builds."""
+    if isinstance(value, dict):
+        return dict((_plain(key, dates), _plain(item, dates)) for key, item in value.items())
+    if isinstance(value, list):
+        return [_plain(item, dates) for item in value]
+    if isinstance(value, dates):
+        return value.isoformat()
+    return value
+
+
+def _child_main():
+    """parse_in_child's other side: stdin's document, as one marshal'd tuple on stdout:
+    ("ok", data), ("error", problem, line or None) or ("missing", why)."""
+    import datetime  # pylint: disable=import-outside-toplevel  # the child only: PyYAML loads it anyway
+    try:
+        answer = ("ok", _plain(parse_here(sys.stdin.buffer.read()), (datetime.date, datetime.datetime)))
+    except YamlUnavailable as exc:
+        answer = ("missing", str(exc))
+    except YamlError as exc:
+        answer = ("error", exc.problem, exc.line)
+    except RecursionError:
+        answer = ("error", "nested too deeply", None)
+    try:
+        blob = marshal.dumps(answer)
+    except ValueError as exc:
+        blob = marshal.dumps(("error", "holds a value that cannot be passed on (%s)" % exc, None))
+    sys.stdout.buffer.write(blob)
+
+
+if __name__ == "__main__":
+    _child_main()
