@@ -75,7 +75,9 @@ def make_config(tmp_path):
         raw = {"node": "testnode", "state_dir": str(tmp_path / "state"), "queue_dir": str(tmp_path / "queue"),
                "facts_file": str(tmp_path / "facts" / "imagenode_health.fact"),
                "textfile": str(tmp_path / "prom" / "imagenode_health.prom"),
-               "imagenode_config": str(tmp_path / "imagenode.yaml"), "hub_heartbeat": False, "grace": 0}
+               "imagenode_config": str(tmp_path / "imagenode.yaml"), "hub_heartbeat": False, "grace": 0,
+               # the ladder tests see every check every cycle; test_probe_cadence.py tests relaxed_checks
+               "relaxed_checks": []}
         raw.update(overrides)
         return probe_config.validate(raw)
     return make

@@ -104,3 +104,29 @@ def test_a_volatile_state_write_is_still_whole_and_read_back(make_config):
     again = Probe(make_config(), health=FakeHealth(checks_healthy), clock=FakeClock(), boot_id="b")
     assert again.seq == probe.seq + 1 and again.total_cycles == 3
     assert [n for n in os.listdir(os.path.dirname(probe.state_path)) if n.endswith(".tmp")] == []
+
+
+def test_the_queue_directory_is_listed_once_not_every_cycle(tmp_path, monkeypatch):
+    from imagenode_probe import spool as spool_module
+    directory = tmp_path / "queue"
+    directory.mkdir()
+    stale = directory / ".hb-00000000000000000007.json.abcdefgh.tmp"  # a writer killed mid-write
+    stale.write_text("{")
+    old = os.path.getmtime(str(stale)) - 3600
+    os.utime(str(stale), (old, old))
+    listed = []
+    real_listdir = os.listdir
+    monkeypatch.setattr(spool_module.os, "listdir", lambda d: listed.append(d) or real_listdir(d))
+    queue = spool_module.Spool(str(directory), maximum=3)
+    for seq in range(5):
+        queue.put({"node": "n", "seq": seq})
+        assert len(queue) == min(seq + 1, 3)
+    assert queue.seqs() == [2, 3, 4] and queue.dropped == 2
+    # listed once, at first use, which swept the stale temp; never again, nor by atomic_write
+    for _cycle in range(10):
+        len(queue)
+        queue.seqs()
+    assert listed == [str(directory)] and not stale.exists()
+    os.unlink(str(directory / ("hb-%020d.json" % 3)))  # removed from outside
+    assert [seq for seq, _beat in queue.items()] == [2, 4] and queue.seqs() == [2, 4]
+    assert sorted(real_listdir(str(directory))) == ["hb-%020d.json" % 2, "hb-%020d.json" % 4]

@@ -22,16 +22,25 @@ import time
 STALE_TEMP_SECONDS = 60
 
 
+# When this process last swept each path's stale temps (monotonic seconds): see _sweep_due.
+_SWEPT = {}
+
+
 def remove_stale_temps(path, older_than=STALE_TEMP_SECONDS):
     """Delete temp files a killed writer of path left behind (a power cut
     between mkstemp and the rename), so they cannot pile up on a small card.
     A younger one may belong to a writer at work, and is left alone."""
-    directory = os.path.dirname(os.path.abspath(path))
-    prefix = ".%s." % os.path.basename(path)
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return
+    sweep_stale_temps(os.path.dirname(os.path.abspath(path)), ".%s." % os.path.basename(path), older_than)
+
+
+def sweep_stale_temps(directory, prefix, older_than=STALE_TEMP_SECONDS, names=None):
+    """remove_stale_temps for every file whose temp name starts with prefix;
+    names: the directory's listing, when the caller has just made one."""
+    if names is None:
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            return
     now = time.time()
     for name in names:
         if not (name.startswith(prefix) and name.endswith(".tmp")):
@@ -62,13 +71,15 @@ def _make_temp(directory, prefix, suffix):
     raise FileExistsError("no usable temporary file name in %s" % directory)
 
 
-def atomic_write(path, data, mode=0o644, owner=None):
+def atomic_write(path, data, mode=0o644, owner=None, sweep=True):
     """Replace path with data (bytes or str) atomically; creates the directory.
 
     owner (uid, gid) is given to the temp file before the rename, so the file
     never appears with the wrong owner, even for an instant. chown clears
-    set-id bits, so the mode is applied after it."""
-    _atomic_write(path, data, mode, owner, durable=True)
+    set-id bits, so the mode is applied after it. sweep=False: the caller
+    sweeps the directory's stale temps itself (a writer of a new name every
+    time, such as the probe's queue, would list its directory at every write)."""
+    _atomic_write(path, data, mode, owner, durable=True, sweep=sweep)
 
 
 def atomic_write_volatile(path, data, mode=0o644, owner=None):
@@ -78,14 +89,32 @@ def atomic_write_volatile(path, data, mode=0o644, owner=None):
     _atomic_write(path, data, mode, owner, durable=False)
 
 
-def _atomic_write(path, data, mode, owner, durable):
+def _sweep_due(path, now):
+    """True on this process's first write of path and then once per STALE_TEMP_SECONDS:
+    a temp file turns stale only after that long, so sweeping more often finds nothing
+    more, and the probe, which rewrites three files every cycle, was listing their
+    directories every cycle."""
+    last = _SWEPT.get(path)
+    if last is not None and 0 <= now - last < STALE_TEMP_SECONDS:
+        return False
+    if len(_SWEPT) >= 256:  # a writer of many names (the probe's queue) keeps it bounded
+        _SWEPT.clear()
+    _SWEPT[path] = now
+    return True
+
+
+def _atomic_write(path, data, mode, owner, durable, sweep=True):
     if isinstance(data, str):
         data = data.encode("utf-8")
     directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    remove_stale_temps(path)
-    fd, temp = _make_temp(directory, ".%s." % os.path.basename(path), ".tmp")
+    prefix = ".%s." % os.path.basename(path)
+    if sweep and _sweep_due(path, time.monotonic()):
+        remove_stale_temps(path)
+    try:
+        fd, temp = _make_temp(directory, prefix, ".tmp")
+    except FileNotFoundError:  # the first write into a new directory
+        os.makedirs(directory, 0o755, exist_ok=True)
+        fd, temp = _make_temp(directory, prefix, ".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -67,6 +67,34 @@ def read_events(path=DEFAULT_PATH):
     return []
 
 
+class EventLogReader(object):
+    """read_events for a reader that asks every few seconds (the probe, for its
+    heartbeats): the log is parsed again only when its file changed. Every
+    writer replaces the file by a rename, so a new version has a new inode, and
+    an edit in place changes the size or the modification time. Parsing a full
+    log (DEFAULT_KEEP records with their evidence) every cycle used to cost the
+    probe more CPU than all its cheap checks. The list returned is shared: read it,
+    do not change it."""
+
+    def __init__(self, path=DEFAULT_PATH, parse=None):
+        self.path = path
+        self.parse = parse or read_events
+        self._version = None
+        self._events = []
+
+    def events(self):
+        try:
+            info = os.stat(self.path)
+        except OSError:
+            self._version, self._events = None, []
+            return self._events
+        version = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+        if version != self._version:
+            self._events = self.parse(self.path)
+            self._version = version
+        return self._events
+
+
 def _rotate(path, records, rotations):
     for index in range(rotations - 1, 0, -1):
         older = "%s.%d" % (path, index)

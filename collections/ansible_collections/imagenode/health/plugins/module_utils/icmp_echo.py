@@ -20,6 +20,7 @@ import os
 import select
 import socket
 import struct
+import sys
 import time
 
 ECHO_REQUEST = {socket.AF_INET: 8, socket.AF_INET6: 128}
@@ -46,14 +47,45 @@ def checksum(data):
     return ~total & 0xFFFF
 
 
-def open_socket(family):
-    """(socket, "datagram" or "raw") for ICMP echo; IcmpUnavailable says why neither opens."""
+_KINDS = {"datagram": socket.SOCK_DGRAM, "raw": socket.SOCK_RAW}
+# Linux's filters of a raw ICMP socket by message type: a set bit drops that type.
+# (SOL_RAW/ICMP_FILTER from linux/icmp.h, ICMP6_FILTER from linux/icmpv6.h.)
+_SOL_RAW, _ICMP_FILTER, _ICMP6_FILTER = 255, 1, 1
+
+
+def only_echo_replies(sock, family):
+    """Have the kernel hand a raw socket echo replies only, as ping does: without
+    this, every ICMP packet of the host wakes the probe (on loopback, its own
+    requests too: twice the wake-ups). Replies still need matching by id,
+    sequence and source. True when the filter is set; elsewhere than Linux, or
+    where the kernel refuses it, the socket stays unfiltered."""
+    if not sys.platform.startswith("linux"):
+        return False  # the BSDs' ICMPv6 filter bits mean the opposite, and their ICMP has none
+    try:
+        if family == socket.AF_INET:
+            sock.setsockopt(_SOL_RAW, _ICMP_FILTER, struct.pack("=I", 0xFFFFFFFF & ~(1 << ECHO_REPLY[family])))
+        else:
+            words = [0xFFFFFFFF] * 8
+            words[ECHO_REPLY[family] >> 5] &= ~(1 << (ECHO_REPLY[family] & 31))
+            sock.setsockopt(PROTOCOL[family], _ICMP6_FILTER, struct.pack("=8I", *words))
+    except OSError:
+        return False
+    return True
+
+
+def open_socket(family, kinds=("datagram", "raw")):
+    """(socket, "datagram" or "raw") for ICMP echo, the first of kinds that opens;
+    IcmpUnavailable says why none does. A raw socket gets only_echo_replies."""
     errors = []
-    for kind, name in ((socket.SOCK_DGRAM, "datagram"), (socket.SOCK_RAW, "raw")):
+    for name in kinds:
         try:
-            return socket.socket(family, kind, PROTOCOL[family]), name
+            sock = socket.socket(family, _KINDS[name], PROTOCOL[family])
         except OSError as exc:
             errors.append("%s socket: %s" % (name, exc.strerror or exc))
+            continue
+        if name == "raw":
+            only_echo_replies(sock, family)
+        return sock, name
     raise IcmpUnavailable("; ".join(errors))
 
 

@@ -18,6 +18,10 @@ DEFAULT_PATH = "/etc/imagenode-health/probe.yaml"
 START_METHODS = ("systemd", "cron", "screen", "any")
 CHEAP_CHECKS = ("hub_check", "ping_check", "wifi_info", "instance_check")
 EXPENSIVE_CHECKS = ("latency_check", "sdcard_check", "power_check")
+# Checks that only repeat what the others already show while the node is healthy: a hub
+# that answers has proved its link, gateway and host reachable. They run every cycle once
+# anything is wrong, and in a faulty cycle before the ladder decides (see daemon).
+RELAXED_CHECKS = ("ping_check",)
 _ADDRESS = re.compile(r"^tcp://[A-Za-z0-9._\[\]:-]+:[0-9]{1,5}$")
 
 DEFAULTS = {
@@ -30,6 +34,7 @@ DEFAULTS = {
     "expensive_every": 6,
     "checks": list(node_health.CHECK_ORDER),
     "expensive_checks": list(EXPENSIVE_CHECKS),
+    "relaxed_checks": list(RELAXED_CHECKS),
     "check_options": {},
     "grace": 60.0,
     "debounce": 2,
@@ -130,6 +135,11 @@ def validate(raw):
     _number("queue_max", c["queue_max"], 1, integer=True)
     c["checks"] = _string_list("checks", c["checks"], node_health.CHECK_ORDER)
     c["expensive_checks"] = _string_list("expensive_checks", c["expensive_checks"], node_health.CHECK_ORDER)
+    c["relaxed_checks"] = _string_list("relaxed_checks", c["relaxed_checks"], node_health.CHECK_ORDER)
+    both = [name for name in c["relaxed_checks"] if name in c["expensive_checks"]]
+    if both:
+        raise ConfigError("relaxed_checks and expensive_checks both name %s: a check has one cadence "
+                          "(remove it from one of them)" % ", ".join(both))
     c["steps"] = _string_list("steps", c["steps"], ladder.LADDER)
     if not isinstance(c["check_options"], dict):
         raise ConfigError("check_options must map check names to their options")

@@ -3,10 +3,13 @@
 """The probe's cycle and its loop.
 
 Each cycle: run the checks (node_health.run_node_health: cheap ones every
-cycle, expensive ones every `expensive_every`th), choose a step with the
-shared ladder (ladder.next_step, the one recover.yml uses), take it through
-recovery.run_action (same event log as the playbooks), send a heartbeat,
-write state, fact and textfile. Timers use the monotonic clock.
+cycle, expensive ones every `expensive_every`th; relaxed ones, ping_check by
+default, with the expensive ones while the node is healthy, every cycle while
+it is not, and at once in a cycle whose other checks find something wrong),
+choose a step with the shared ladder (ladder.next_step, the one recover.yml
+uses), take it through recovery.run_action (same event log as the
+playbooks), send a heartbeat, write state, fact and textfile. Timers use the
+monotonic clock.
 
 Local guards, on top of the ladder's own:
 - debounce: a fault must be seen in `debounce` consecutive cycles first;
@@ -27,7 +30,7 @@ import time
 
 from imagenode_health_core import heartbeat as wire
 from imagenode_health_core import event_log, ladder, node_health, recovery
-from imagenode_health_core.check_result import CheckError
+from imagenode_health_core.check_result import OK, CheckError
 from imagenode_health_core.hub_probe import probe_hubs
 from imagenode_health_core.imagenode_config import hub_addresses, load_config, node_name as config_node_name
 from imagenode_health_core.kernel_log import KmsgFollower
@@ -142,11 +145,13 @@ class Probe(object):
         self.boot_id = boot_id if boot_id is not None else event_log.boot_id()
         self.state_path = os.path.join(config["state_dir"], "state.json")
         self.spool = Spool(config["queue_dir"], config["queue_max"])
+        self.event_log = event_log.EventLogReader(config["event_log"])
         self.spool_errors = 0
         self._links = links
         self.started = clock()
         self.cycle = 0                 # cycles of this process (the scheduler's count)
         self.results = {}              # the newest result of every check
+        self.last_status = None        # the overall status of the last cycle (select_checks)
         self.streak = 0                # consecutive cycles with a fault
         self.reset_requested = False
         self.stop_requested = False
@@ -207,10 +212,18 @@ class Probe(object):
     # --- checks -----------------------------------------------------------------------
 
     def select_checks(self):
-        """Cheap checks every cycle; expensive ones on cycle 0, N, 2N..."""
-        expensive = self.cycle % self.config["expensive_every"] == 0
-        return [name for name in self.config["checks"]
-                if expensive or name not in self.config["expensive_checks"]]
+        """Cheap checks every cycle; expensive ones on cycle 0, N, 2N...; relaxed ones
+        every cycle while the node is not healthy, and with the expensive ones while it is."""
+        c = self.config
+        expensive = self.cycle % c["expensive_every"] == 0
+        relaxed = not expensive and self.last_status == OK
+        return [name for name in c["checks"] if expensive or not (
+            name in c["expensive_checks"] or (relaxed and name in c["relaxed_checks"]))]
+
+    def left_out(self, selected):
+        """The relaxed checks this cycle did not run."""
+        return [name for name in self.config["checks"] if name in self.config["relaxed_checks"]
+                and name not in selected]
 
     def check_options(self):
         c = self.config
@@ -390,7 +403,7 @@ class Probe(object):
     # --- heartbeats -------------------------------------------------------------------
 
     def build_heartbeat(self, health):
-        events = [e for e in event_log.read_events(self.config["event_log"])
+        events = [e for e in self.event_log.events()
                   if isinstance(e, dict) and float(e.get("epoch") or 0) > self.delivered_epoch][:wire.MAX_EVENTS]
         beat = {"node": self.config["node"], "seq": self.seq, "boot_id": self.boot_id, "uptime": read_uptime(),
                 "sent": round(self.wall(), 3), "interval": self.config["interval"], "status": health["status"],
@@ -485,6 +498,13 @@ class Probe(object):
             self.reset_links()
         selected = self.select_checks()
         health = self.run_checks(selected)
+        missed = self.left_out(selected) if health["status"] != OK else []
+        if missed:
+            # Something is wrong: the ladder must not decide on a relaxed check's result from a
+            # healthy cycle (ping_check's hub host tells a dead hub program from a dead network).
+            health = self.run_checks(missed)
+            selected = selected + missed
+        self.last_status = health["status"]
         self.hub_heartbeat(selected)
         plan = self.decide(health, act=act, debounce=debounce, probe_grace=probe_grace)
         self.faults = plan["faults"]

@@ -34,8 +34,10 @@ def read_state(path):
 
 
 def durable_part(state):
-    """What of state must survive a power cut, comparable between cycles."""
-    return json.dumps(dict((key, state.get(key)) for key in DURABLE_STATE), sort_keys=True)
+    """What of state must survive a power cut, comparable between cycles with ==
+    (the probe replaces its last action and episode, never changes them in place,
+    and state() copies the steps done)."""
+    return tuple(state.get(key) for key in DURABLE_STATE)
 
 
 def write_state(path, state, durable=True):

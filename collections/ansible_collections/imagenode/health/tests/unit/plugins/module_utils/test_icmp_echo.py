@@ -4,8 +4,10 @@
 """ICMP echo from the checking process (icmp_echo), and ping_check using it on the live
 system instead of one ping child per host; a test's runner still gets the ping program."""
 
+import os
 import socket
 import struct
+import sys
 import time
 
 import pytest
@@ -50,6 +52,35 @@ def test_replies_are_told_from_other_packets():
     assert icmp_echo._parse_reply(socket.AF_INET, b"\x00\x00", "datagram") is None
     v6 = struct.pack("!BBHHH", 129, 0, 0, 9, 0) + stamp
     assert icmp_echo._parse_reply(socket.AF_INET6, v6, "raw") == (9, 0, 12.5)
+
+
+def _raw_socket_reason():
+    try:
+        sock, _kind = icmp_echo.open_socket(socket.AF_INET, kinds=("raw",))
+    except icmp_echo.IcmpUnavailable as exc:
+        return str(exc)
+    sock.close()
+    return None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the ICMP type filter is Linux's")
+@pytest.mark.skipif(_raw_socket_reason() is not None, reason="no raw ICMP socket for this user here (it needs "
+                    "root or CAP_NET_RAW; CI runs as root)")
+@pytest.mark.parametrize("family, host", [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")])
+def test_a_raw_socket_is_woken_by_echo_replies_only(family, host):
+    # On loopback a raw socket sees the request it sent before the reply: unfiltered, the
+    # first packet read is our own request (type 8 / 128). With the filter it is the reply.
+    if family == socket.AF_INET6 and not (socket.has_ipv6 and os.path.exists("/proc/net/if_inet6")):
+        pytest.skip("no IPv6 on this host")
+    sock, kind = icmp_echo.open_socket(family, kinds=("raw",))
+    try:
+        assert kind == "raw"
+        sock.settimeout(2.0)
+        sock.sendto(icmp_echo._request(family, 0x4242, 0), (host, 0))
+        packet, _source = sock.recvfrom(2048)
+    finally:
+        sock.close()
+    assert icmp_echo._parse_reply(family, packet, "raw") is not None, "first packet is not an echo reply"
 
 
 @needs_icmp

@@ -19,6 +19,7 @@ import pytest
 from ansible_collections.imagenode.health.plugins.module_utils import (
     atomic_file,
     command_runner,
+    event_log,
     imagenode_config,
     kernel_log,
     latency_check,
@@ -282,3 +283,55 @@ def test_a_file_from_the_future_is_kept_parsed_too(tmp_path, monkeypatch):
     for _read in range(3):
         assert imagenode_config.load_config(str(path))["node"]["name"] == "cam1"
     assert len(parses) == 1
+
+
+def _plant_stale_temp(path):
+    fd, temp = atomic_file._make_temp(os.path.dirname(path), ".%s." % os.path.basename(path), ".tmp")
+    os.close(fd)
+    old = time.time() - 3600
+    os.utime(temp, (old, old))
+    return temp
+
+
+def test_stale_temps_are_swept_at_the_first_write_then_once_a_minute(tmp_path, monkeypatch):
+    path = str(tmp_path / "imagenode_health.prom")
+    first = _plant_stale_temp(path)
+    atomic_file.atomic_write_volatile(path, "a 1\n")
+    assert not os.path.exists(first)  # this process's first write of the file sweeps
+    second = _plant_stale_temp(path)
+    listed = []
+    real_listdir = os.listdir
+    monkeypatch.setattr(atomic_file.os, "listdir", lambda d: listed.append(d) or real_listdir(d))
+    for value in range(5):  # the probe's next cycles: no listing of the directory
+        atomic_file.atomic_write_volatile(path, "a %d\n" % value)
+    assert listed == [] and os.path.exists(second)
+    atomic_file._SWEPT[path] -= atomic_file.STALE_TEMP_SECONDS + 1  # a minute later
+    atomic_file.atomic_write_volatile(path, "a 9\n")
+    assert listed == [str(tmp_path)] and not os.path.exists(second)
+    assert sorted(real_listdir(str(tmp_path))) == ["imagenode_health.prom"]
+
+
+def test_the_sweep_memory_stays_bounded_for_a_writer_of_many_names(tmp_path):
+    for index in range(300):
+        atomic_file.atomic_write_volatile(str(tmp_path / ("hb-%d.json" % index)), "{}")
+    assert len(atomic_file._SWEPT) <= 256
+
+
+def test_the_event_log_is_parsed_again_only_when_it_changes(tmp_path):
+    path = str(tmp_path / "events.json")
+    parsed = []
+
+    def parse(where):
+        parsed.append(where)
+        return event_log.read_events(where)
+    reader = event_log.EventLogReader(path, parse=parse)
+    assert reader.events() == [] and parsed == []  # no log yet: nothing to parse
+    event_log.append_event(event_log.make_record("zmq_reset", "fixed", node="n"), path)
+    assert [e["action"] for e in reader.events()] == ["zmq_reset"]
+    for _cycle in range(5):
+        assert [e["action"] for e in reader.events()] == ["zmq_reset"]
+    assert len(parsed) == 1
+    event_log.append_event(event_log.make_record("hub_failover", "fixed", node="n"), path)
+    assert [e["action"] for e in reader.events()] == ["zmq_reset", "hub_failover"] and len(parsed) == 2
+    os.unlink(path)
+    assert reader.events() == []
