@@ -37,10 +37,13 @@ def make_probe(make_config, node, **overrides):
     return Probe(make_config(**settings), health=health, clock=FakeClock(), boot_id="b"), health
 
 
-def test_default_relaxes_ping_check_only():
-    assert probe_config.DEFAULTS["relaxed_checks"] == ["ping_check"]
+def test_default_relaxes_ping_check_only_where_hub_check_runs():
     assert probe_config.validate({"node": "n"})["relaxed_checks"] == ["ping_check"]
+    assert probe_config.validate({"node": "n", "relaxed_checks": None})["relaxed_checks"] == ["ping_check"]
     assert probe_config.validate({"node": "n", "relaxed_checks": []})["relaxed_checks"] == []
+    # without hub_check nothing shows the network while ping_check rests: it runs every cycle
+    without_hub = probe_config.validate({"node": "n", "checks": ["ping_check", "instance_check"]})
+    assert without_hub["relaxed_checks"] == []
 
 
 @pytest.mark.parametrize("value, words", [

@@ -20,7 +20,8 @@ CHEAP_CHECKS = ("hub_check", "ping_check", "wifi_info", "instance_check")
 EXPENSIVE_CHECKS = ("latency_check", "sdcard_check", "power_check")
 # Checks that only repeat what the others already show while the node is healthy: a hub
 # that answers has proved its link, gateway and host reachable. They run every cycle once
-# anything is wrong, and in a faulty cycle before the ladder decides (see daemon).
+# anything is wrong, and in a faulty cycle before the ladder decides (see daemon). The
+# default (relaxed_checks unset) relaxes them only where hub_check runs too.
 RELAXED_CHECKS = ("ping_check",)
 _ADDRESS = re.compile(r"^tcp://[A-Za-z0-9._\[\]:-]+:[0-9]{1,5}$")
 
@@ -34,7 +35,7 @@ DEFAULTS = {
     "expensive_every": 6,
     "checks": list(node_health.CHECK_ORDER),
     "expensive_checks": list(EXPENSIVE_CHECKS),
-    "relaxed_checks": list(RELAXED_CHECKS),
+    "relaxed_checks": None,            # RELAXED_CHECKS when hub_check is among the checks, else none
     "check_options": {},
     "grace": 60.0,
     "debounce": 2,
@@ -135,6 +136,8 @@ def validate(raw):
     _number("queue_max", c["queue_max"], 1, integer=True)
     c["checks"] = _string_list("checks", c["checks"], node_health.CHECK_ORDER)
     c["expensive_checks"] = _string_list("expensive_checks", c["expensive_checks"], node_health.CHECK_ORDER)
+    if c["relaxed_checks"] is None:
+        c["relaxed_checks"] = [name for name in RELAXED_CHECKS if "hub_check" in c["checks"]]
     c["relaxed_checks"] = _string_list("relaxed_checks", c["relaxed_checks"], node_health.CHECK_ORDER)
     both = [name for name in c["relaxed_checks"] if name in c["expensive_checks"]]
     if both:
